@@ -29,14 +29,7 @@ options:
     default: []
     choices: [redis, psycopg2, docker, kubernetes, celery]
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - aiagents.runbooks.attributes.info
 """
 
 EXAMPLES = r"""

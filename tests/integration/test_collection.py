@@ -48,3 +48,14 @@ def test_built_tarball_installs_and_runs_the_same_playbook(tmp_path):
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "celery 5." in run.stdout
+
+
+def test_ansible_doc_renders_every_module_with_examples_and_return():
+    modules = sorted(path.stem for path in (REPO / "plugins/modules").glob("*.py"))
+    assert {"redis_queue_info", "redis_queue_quarantine", "celery_workers_info"} <= set(modules)
+    for name in modules:
+        run = ansible("ansible-doc", f"aiagents.runbooks.{name}", cwd=REPO, env={"ANSIBLE_PAGER": "cat", "PAGER": "cat"})
+        assert run.returncode == 0, run.stderr
+        assert "EXAMPLES:" in run.stdout and "RETURN VALUES:" in run.stdout, name
+        assert f"aiagents.runbooks.{name}:" in run.stdout, f"{name} EXAMPLES do not call the module"
+        assert "sample:" in run.stdout, f"{name} RETURN has no samples"

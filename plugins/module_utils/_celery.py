@@ -1,0 +1,118 @@
+# Copyright: (c) 2026, AI Agents Platform operations team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Celery workers as the broker sees them, with nothing but the broker URL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
+
+try:
+    from celery import Celery
+except ImportError:  # reported by the module with a clear message
+    Celery = None
+
+
+def broker_url(params: dict[str, Any]) -> str:
+    """A redis:// URL from the shared connection options (the URL may carry a password: never log it)."""
+    if params.get("url"):
+        return params["url"]
+    scheme = "rediss" if params.get("tls") else "redis"
+    auth = ""
+    if params.get("password"):
+        auth = f"{quote(params.get('username') or '', safe='')}:{quote(params['password'], safe='')}@"
+    return f"{scheme}://{auth}{params.get('host') or '127.0.0.1'}:{params.get('port') or 6379}/{params.get('db') or 0}"
+
+
+def inspect_workers(url: str, timeout: float) -> dict[str, dict[str, Any]]:
+    """Broadcast ping, then ask only the workers that answered for the rest.
+
+    The ping waits the whole timeout (we cannot know how many workers exist);
+    the follow-up calls stop as soon as every pinged worker has replied.
+    """
+    app = Celery("aiagents_runbooks_inspect", broker=url, set_as_current=False)
+    app.conf.broker_connection_retry_on_startup = False
+    app.conf.broker_connection_max_retries = 1
+    try:
+        control = app.control
+        pinged = control.inspect(timeout=timeout).ping() or {}
+        if not pinged:
+            return {}
+        inspect = control.inspect(timeout=timeout, limit=len(pinged), destination=list(pinged))
+        active, stats, queues = inspect.active() or {}, inspect.stats() or {}, inspect.active_queues() or {}
+    finally:
+        app.close()
+    return {name: {"ping": pinged.get(name), "active": active.get(name) or [], "stats": stats.get(name) or {},
+                   "queues": queues.get(name) or []} for name in sorted(pinged)}
+
+
+def describe_workers(raw: dict[str, dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    workers = []
+    for name, info in raw.items():
+        stats = info["stats"]
+        pool = stats.get("pool") or {}
+        active = []
+        for task in info["active"]:
+            started = task.get("time_start")
+            kwargs = task.get("kwargs") if isinstance(task.get("kwargs"), dict) else {}
+            active.append({
+                "id": task.get("id"),
+                "name": task.get("name") or task.get("type"),
+                "runtime_seconds": round(now - started, 3) if isinstance(started, (int, float)) else None,
+                "tenant_id": kwargs.get("tenant_id"),
+                "ticket_id": kwargs.get("ticket_id"),
+                "worker_pid": task.get("worker_pid"),
+            })
+        workers.append({
+            "name": name,
+            "ping": (info["ping"] or {}).get("ok") == "pong",
+            "active": active,
+            "pool": {"implementation": pool.get("implementation"), "max_concurrency": pool.get("max-concurrency"),
+                     "processes": pool.get("processes") or []},
+            "processed": stats.get("total") or {},
+            "processed_total": sum((stats.get("total") or {}).values()),
+            "uptime_seconds": stats.get("uptime"),
+            "pid": stats.get("pid"),
+            "queues": sorted(queue.get("name") for queue in info["queues"] if queue.get("name")),
+        })
+    return workers
+
+
+def worker_findings(workers: list[dict[str, Any]], queue: str, long_task_seconds: float) -> list[dict[str, Any]]:
+    found = []
+    if not workers:
+        found.append(finding(
+            "queue_no_workers", "critical",
+            "no Celery worker answered a ping through the broker: nothing is processing the queue",
+            {"workers": 0},
+            "Follow the worker_failures runbook: check worker containers/pods, restarts and termination reasons.",
+            runbook="worker_failures",
+        ))
+        return found
+    consuming = [worker["name"] for worker in workers if queue in worker["queues"]]
+    if not consuming:
+        found.append(finding(
+            "queue_not_consumed", "high",
+            f"{len(workers)} workers answer but none consumes {queue!r}",
+            {"workers": {worker["name"]: worker["queues"] for worker in workers}},
+            f"Check the workers' -Q setting; restart them consuming {queue}.",
+            runbook="worker_failures",
+        ))
+    stuck = [dict(task, worker=worker["name"]) for worker in workers for task in worker["active"]
+             if task["runtime_seconds"] is not None and task["runtime_seconds"] > long_task_seconds]
+    if stuck:
+        found.append(finding(
+            "worker_task_long_running", "medium",
+            f"{len(stuck)} tasks have run longer than {int(long_task_seconds)} s",
+            {"tasks": stuck[:10]},
+            "Look up their ticket ids in the worker logs and traces; slow context_gathering points to the "
+            "database runbook, slow llm_synthesis to api_timeout.",
+        ))
+    return found
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,126 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, AI Agents Platform operations team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Celery workers as the broker sees them: who answers, what they run."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: celery_workers_info
+short_description: List the Celery workers that answer through the Redis broker, with their tasks and pools
+version_added: 1.0.0
+description:
+  - Broadcasts Celery's remote-control C(ping) through the broker, then asks the workers that answered
+    for their active tasks (and how long each has run), pool size, processed counts and the queues they
+    consume. Needs only the broker's address - no application code.
+  - No worker answering gives the finding C(queue_no_workers) (critical; follow worker_failures). Workers
+    that answer but do not consume the queue give C(queue_not_consumed); tasks running longer than
+    O(long_task_seconds) give C(worker_task_long_running).
+  - Leaves the queue and its jobs untouched - the broadcast travels on Celery's own control channel.
+author:
+  - AI Agents Platform SRE team (@aiagents-sre)
+options:
+  queue:
+    description: The queue the workers are expected to consume.
+    type: str
+    default: enhancement_queue
+  timeout:
+    description: Seconds to wait for ping replies (a worker busy with a long task may answer late).
+    type: float
+    default: 1.0
+  long_task_seconds:
+    description: Active tasks running longer than this are reported.
+    type: float
+    default: 300
+extends_documentation_fragment:
+  - aiagents.runbooks.redis
+  - aiagents.runbooks.attributes.info
+requirements:
+  - celery
+"""
+
+EXAMPLES = r"""
+- name: Who is processing the queue?
+  aiagents.runbooks.celery_workers_info:
+    url: redis://127.0.0.1:6380/0
+  register: workers
+
+- name: Escalate to worker_failures when nobody answers
+  ansible.builtin.debug:
+    msg: "{{ workers.findings[0].summary }}"
+  when: workers.worker_count == 0
+"""
+
+RETURN = r"""
+worker_count:
+  description: Workers that answered the ping.
+  returned: always
+  type: int
+  sample: 2
+workers:
+  description: One entry per worker that answered.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "celery@worker-1", "ping": true, "pid": 7, "uptime_seconds": 3600,
+            "active": [{"id": "5c7e…", "name": "enhance_ticket", "runtime_seconds": 12.5,
+                        "tenant_id": "acme-corp", "ticket_id": "TICKET-12345", "worker_pid": 9}],
+            "pool": {"implementation": "celery.concurrency.prefork:TaskPool", "max_concurrency": 4, "processes": [9, 10, 11, 12]},
+            "processed": {"enhance_ticket": 120}, "processed_total": 120, "queues": ["enhancement_queue"]}]
+active_tasks:
+  description: Tasks being executed right now, over all workers.
+  returned: always
+  type: int
+  sample: 3
+findings:
+  description: C(queue_no_workers), C(queue_not_consumed), C(worker_task_long_running), most severe first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "queue_no_workers", "severity": "critical", "summary": "no Celery worker answered...",
+            "evidence": {"workers": 0}, "resolution": "Follow the worker_failures runbook...",
+            "runbook": "worker_failures"}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _celery, _redis
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
+from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            **_redis.redis_argument_spec(),
+            "queue": {"type": "str", "default": "enhancement_queue"},
+            "timeout": {"type": "float", "default": 1.0},
+            "long_task_seconds": {"type": "float", "default": 300},
+        },
+        mutually_exclusive=_redis.redis_mutually_exclusive(),
+        supports_check_mode=True,
+    )
+    _redis.require_redis(module)
+    if _celery.Celery is None:
+        module.fail_json(msg="import celery: the celery package is not installed; run scripts/bootstrap.sh")
+    params = module.params
+    target = f"celery workers via {_redis.describe(params)}"
+    try:
+        _redis.connect(params).close()  # a clear message now beats kombu's reconnect loop later
+        raw = _celery.inspect_workers(_celery.broker_url(params), params["timeout"])
+    except RunbookError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:
+        module.fail_json(msg=str(_redis.translate(exc, "inspect", target)))
+    workers = _celery.describe_workers(raw, _celery.now())
+    module.exit_json(
+        changed=False,
+        worker_count=len(workers),
+        workers=workers,
+        active_tasks=sum(len(worker["active"]) for worker in workers),
+        findings=sort_findings(_celery.worker_findings(workers, params["queue"], params["long_task_seconds"])),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, AI Agents Platform operations team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Move stuck or poison jobs to a quarantine list (and back), never deleting one."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: redis_queue_quarantine
+short_description: Move chosen queue jobs into a quarantine list, or restore them, without ever deleting one
+version_added: 1.0.0
+description:
+  - Replaces the manual runbook's C(LPOP), which throws a customer's job away. Each chosen job moves,
+    atomically on the Redis server, from its queue list into the quarantine list, wrapped in a record
+    of why (O(reason)), when, and from which list. A job a worker takes first is left alone and
+    reported in RV(gone).
+  - O(state=restored) moves quarantined jobs of the queue back to the end the workers take from next.
+  - Jobs are chosen by ticket id, by Celery task id, or as the O(oldest) jobs of the base list; one of
+    O(ticket_ids), O(task_ids) or O(oldest) is required.
+  - Idempotent when choosing by id - a job already in quarantine is not queued, so a second run moves nothing.
+author:
+  - AI Agents Platform SRE team (@aiagents-sre)
+options:
+  queue:
+    description: Name of the queue list (its Celery priority lists are searched too).
+    type: str
+    default: enhancement_queue
+  quarantine_key:
+    description: The quarantine list. Defaults to V(<queue>:quarantine).
+    type: str
+  state:
+    description: V(quarantined) takes jobs off the queue; V(restored) puts quarantined jobs back.
+    type: str
+    choices: [quarantined, restored]
+    default: quarantined
+  ticket_ids:
+    description: Jobs whose C(ticket_id) is one of these.
+    type: list
+    elements: str
+  task_ids:
+    description: Celery messages whose task id (header C(id)) is one of these.
+    type: list
+    elements: str
+  oldest:
+    description:
+      - Quarantine this many of the oldest jobs of the base list (index 0 for plain jobs, -1 for Celery).
+      - Not idempotent by nature - each run takes the jobs that are oldest then. Playbooks pass the ticket
+        ids that M(aiagents.runbooks.redis_queue_info) reported instead.
+    type: int
+  reason:
+    description: Why the jobs are quarantined; stored with each. Required when O(state=quarantined).
+    type: str
+  format:
+    description: Layout of the queue items; V(auto) looks at the first item.
+    type: str
+    choices: [auto, plain, celery]
+    default: auto
+  max_jobs:
+    description: Refuse to touch more jobs than this in one run (a guard against a selector that matches too much).
+    type: int
+    default: 100
+extends_documentation_fragment:
+  - aiagents.runbooks.redis
+  - aiagents.runbooks.attributes.action
+attributes:
+  idempotent:
+    description: A second run with the same selector changes nothing.
+    support: partial
+    details: Idempotent when jobs are chosen by O(ticket_ids) or O(task_ids); O(oldest) takes whatever is oldest at each run.
+"""
+
+EXAMPLES = r"""
+- name: Quarantine the stuck job the diagnosis found
+  aiagents.runbooks.redis_queue_quarantine:
+    url: redis://127.0.0.1:6380/0
+    ticket_ids: ["{{ queue.oldest.ticket_id }}"]
+    reason: "stuck 45 min at the head of the queue (INC-2026-11-27)"
+
+- name: Put it back once the worker bug is fixed
+  aiagents.runbooks.redis_queue_quarantine:
+    url: redis://127.0.0.1:6380/0
+    ticket_ids: [TICKET-12345]
+    state: restored
+
+- name: Take a poison Celery message off the queue by task id
+  aiagents.runbooks.redis_queue_quarantine:
+    host: redis.internal
+    password: "{{ vault_redis_password }}"
+    format: celery
+    task_ids: [3f0c1c9e-8f0e-4b7e-9d7a-2a4f1b6c0d11]
+    reason: kills its worker with exit 139
+"""
+
+RETURN = r"""
+moved:
+  description: Jobs moved (or, in check mode, that would move), to quarantine or back.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"ticket_id": "TICKET-12345", "tenant_id": "acme-corp", "task_id": null,
+            "source": "enhancement_queue", "quarantined_at": "2026-11-27T18:00:00Z"}]
+gone:
+  description: Chosen jobs a worker took before they could be moved (nothing was lost; the worker has them).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+not_found:
+  description: Requested ticket or task ids matching no queued (or quarantined, when restoring) job.
+  returned: always
+  type: list
+  elements: str
+  sample: [TICKET-99999]
+queue_depth:
+  description: Depth of the queue (all priority lists) after the run.
+  returned: always
+  type: int
+  sample: 74
+quarantine_key:
+  description: The quarantine list used.
+  returned: always
+  type: str
+  sample: "enhancement_queue:quarantine"
+quarantine_depth:
+  description: Length of the quarantine list after the run.
+  returned: always
+  type: int
+  sample: 1
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _quarantine, _queue, _redis
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
+
+
+def depth(client, queue: str) -> int:
+    return sum(client.llen(key) for key in _queue.priority_keys(queue))
+
+
+def run(module, client) -> dict:
+    params = module.params
+    queue = params["queue"]
+    qkey = params["quarantine_key"] or _quarantine.default_quarantine_key(queue)
+    ticket_ids, task_ids = set(params["ticket_ids"] or []), set(params["task_ids"] or [])
+    fmt = params["format"]
+    if fmt == "auto":
+        fmt = _queue.detect_format(_queue.first_item(client, _queue.priority_keys(queue)) or b"") or "plain"
+    before = {"queue_depth": depth(client, queue), "quarantine_depth": client.llen(qkey)}
+    if params["state"] == "quarantined":
+        selected = _quarantine.find_queued(client, queue, fmt, ticket_ids, task_ids, params["oldest"] or 0,
+                                           params["max_jobs"] + 1)
+        if len(selected) > params["max_jobs"]:
+            module.fail_json(msg=f"quarantine jobs of {queue!r}: the selection matches more than "
+                                 f"max_jobs={params['max_jobs']} jobs; nothing was moved")
+        moved, gone = _quarantine.quarantine(client, queue, qkey, fmt, selected, params["reason"], module.check_mode)
+        seen = {value for _key, _raw, job in selected if job
+                for value in (_queue.job_fields(job)["ticket_id"], _queue.job_fields(job)["task_id"])}
+    else:
+        records = _quarantine.find_quarantined(client, qkey, queue, ticket_ids, task_ids)
+        moved, gone = _quarantine.restore(client, qkey, fmt, records, module.check_mode), []
+        seen = {record.get(field) for _raw, record in records for field in ("ticket_id", "task_id")}
+    after = {"queue_depth": depth(client, queue), "quarantine_depth": client.llen(qkey)}
+    if module.check_mode:
+        delta = len(moved) if params["state"] == "quarantined" else -len(moved)
+        after = {"queue_depth": before["queue_depth"] - delta, "quarantine_depth": before["quarantine_depth"] + delta}
+    return {
+        "changed": bool(moved),
+        "moved": moved,
+        "gone": gone,
+        "not_found": sorted((ticket_ids | task_ids) - seen),
+        "quarantine_key": qkey,
+        "diff": {"before": before, "after": {**after, "moved": [job["ticket_id"] or job["task_id"] for job in moved]}},
+        **after,
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            **_redis.redis_argument_spec(),
+            "queue": {"type": "str", "default": "enhancement_queue"},
+            "quarantine_key": {"type": "str", "no_log": False},
+            "state": {"type": "str", "choices": ["quarantined", "restored"], "default": "quarantined"},
+            "ticket_ids": {"type": "list", "elements": "str"},
+            "task_ids": {"type": "list", "elements": "str"},
+            "oldest": {"type": "int"},
+            "reason": {"type": "str"},
+            "format": {"type": "str", "choices": list(_queue.FORMATS), "default": "auto"},
+            "max_jobs": {"type": "int", "default": 100},
+        },
+        mutually_exclusive=_redis.redis_mutually_exclusive(),
+        required_if=[("state", "quarantined", ("reason",))],
+        required_one_of=[("ticket_ids", "task_ids", "oldest")],
+        supports_check_mode=True,
+    )
+    _redis.require_redis(module)
+    params = module.params
+    if params["state"] == "restored" and params["oldest"]:
+        module.fail_json(msg="restore jobs: choose them by ticket_ids or task_ids; oldest applies to quarantining")
+    target = f"queue {params['queue']!r} on {_redis.describe(params)}"
+    try:
+        client = _redis.connect(params)
+        result = run(module, client)
+    except RunbookError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:
+        operation = "quarantine jobs of" if params["state"] == "quarantined" else "restore jobs to"
+        module.fail_json(msg=str(_redis.translate(exc, operation, target)))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""celery_workers_info against real Celery workers on a real Redis broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness.queue_data import iso_ago, send_celery
+
+MODULE = "aiagents.runbooks.celery_workers_info"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def celery_worker(redis_server):
+    """A real `celery worker` process consuming enhancement_queue, concurrency 2."""
+    env = {**os.environ, "TEST_BROKER_URL": redis_server.url, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tests.harness.celery_app", "worker", "-Q", "enhancement_queue",
+         "-c", "2", "-n", "w1@runbooks-test", "--without-gossip", "--without-mingle", "-l", "WARNING"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    client = redis_server.client()
+    deadline = time.monotonic() + 30
+    # The worker binds its control queue once it is ready to answer pings.
+    while not client.exists("_kombu.binding.celery.pidbox") and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.2)
+    yield proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_a_live_worker_its_pool_queues_and_running_task(redis_server, celery_worker, run_module):
+    send_celery_long(redis_server.url)
+    deadline = time.monotonic() + 20
+    while True:
+        run = run_module(MODULE, {"url": redis_server.url, "long_task_seconds": 0.5})
+        assert run.rc == 0, run.stdout
+        result = run.result
+        running = [task for worker in result["workers"] for task in worker["active"]]
+        if (running and running[0]["runtime_seconds"] > 1) or time.monotonic() > deadline:
+            break
+    assert result["worker_count"] == 1
+    worker = result["workers"][0]
+    assert worker["name"] == "w1@runbooks-test" and worker["ping"] is True
+    assert worker["queues"] == ["enhancement_queue"]
+    assert worker["pool"]["max_concurrency"] == 2 and len(worker["pool"]["processes"]) == 2
+    task = worker["active"][0]
+    assert (task["ticket_id"], task["tenant_id"]) == ("T-slow", "acme-corp")
+    assert 1 < task["runtime_seconds"] < 8
+    assert [f["id"] for f in result["findings"]] == ["worker_task_long_running"]
+    assert result["findings"][0]["evidence"]["tasks"][0]["ticket_id"] == "T-slow"
+    # The queue was not touched by the inspection: the job is being worked on, not re-queued or lost.
+    assert redis_server.client().llen("enhancement_queue") == 0
+
+
+def send_celery_long(url: str) -> None:
+    from tests.harness.celery_app import TASK, producer
+
+    app = producer(url)
+    app.send_task(TASK, kwargs={"tenant_id": "acme-corp", "ticket_id": "T-slow", "created_at": iso_ago(0),
+                                "seconds": 8}, queue="enhancement_queue")
+    app.close()
+
+
+def test_no_worker_is_the_queue_no_workers_finding(redis_server, celery_worker, run_module):
+    os.killpg(celery_worker.pid, signal.SIGKILL)
+    celery_worker.wait()
+    send_celery(redis_server.url, [("T-1", "acme-corp", iso_ago(5))])
+    result = run_module(MODULE, {"url": redis_server.url, "timeout": 0.5}).result
+    assert result["worker_count"] == 0
+    assert result["findings"][0]["id"] == "queue_no_workers"
+    assert result["findings"][0]["severity"] == "critical"
+    assert result["findings"][0]["runbook"] == "worker_failures"
+
+
+def test_a_dead_broker_is_one_clear_message(redis_server, run_module):
+    redis_server.kill()
+    run = run_module(MODULE, {"url": redis_server.url})
+    assert run.rc != 0
+    assert run.result["msg"].startswith(f"connect to redis at 127.0.0.1:{redis_server.port}/0: unreachable")

@@ -1,0 +1,201 @@
+"""redis_queue_info against a real Redis, in both layouts, run through Ansible."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.harness.queue_data import iso_ago, push_plain, send_celery
+
+MODULE = "aiagents.runbooks.redis_queue_info"
+
+
+def info(run_module, server, **args):
+    run = run_module(MODULE, {"url": server.url, **args})
+    assert run.rc == 0, run.stdout
+    return run.result
+
+
+def ids(result):
+    return [finding["id"] for finding in result["findings"]]
+
+
+def test_plain_still_queue_is_read_exactly(redis_server, run_module):
+    client = redis_server.client()
+    # 75 jobs: acme-corp holds 60, the oldest waited 45 minutes.
+    jobs = [(f"TICKET-{n}", "acme-corp" if n % 5 else "globex", iso_ago(2715 - n * 30)) for n in range(75)]
+    push_plain(client, jobs)
+    result = info(run_module, redis_server)
+
+    assert result["format"] == "plain" and result["format_detected"] is True
+    assert result["depth"] == 75 and result["scanned"] == 75 and result["consistent"] is True
+    assert result["tenants"] == [{"tenant_id": "acme-corp", "jobs": 60, "share": 0.8},
+                                 {"tenant_id": "globex", "jobs": 15, "share": 0.2}]
+    oldest, newest = result["oldest"], result["newest"]
+    assert (oldest["ticket_id"], oldest["position"]) == ("TICKET-0", {"key": "enhancement_queue", "index": 0})
+    assert newest["ticket_id"] == "TICKET-74"
+    assert 2715 <= oldest["age_seconds"] <= 2715 + 30
+    # Older than 30 min: created 2715 - n*30 s ago > 1800 s  <=>  n <= 30 (15 s clear of the edge)
+    assert result["older_than"]["count"] == 31
+    assert sum(result["age_distribution"].values()) == 75
+    assert sorted(ids(result)) == ["queue_depth_elevated", "queue_oldest_job_stale", "queue_tenant_flood"]
+    flood = next(f for f in result["findings"] if f["id"] == "queue_tenant_flood")
+    assert flood["evidence"]["tenant_id"] == "acme-corp" and flood["evidence"]["share"] == 0.8
+    elevated = next(f for f in result["findings"] if f["id"] == "queue_depth_elevated")
+    assert elevated["severity"] == "low"  # 75 is not above the capacity threshold
+
+
+def test_celery_envelopes_with_priorities_and_unacked(redis_server, run_module):
+    sent = send_celery(redis_server.url, [(f"T-{n}", "globex", iso_ago(600 + n)) for n in range(110)])
+    send_celery(redis_server.url, [("T-prio", "acme-corp", iso_ago(4000))], priority=6)
+    send_celery(redis_server.url, [("T-noage", "acme-corp", None)])
+    client = redis_server.client()
+    # A delivery Celery never acknowledged, two hours ago (kombu's unacked layout).
+    client.hset("unacked", "tag-1", b'[{"body": "W1tdLCB7InRlbmFudF9pZCI6ICJnbG9iZXgiLCAidGlja2V0X2lkIjogIlQtZGVhZCJ9LCB7fV0=",'
+                b' "headers": {"id": "dead-1", "task": "aiagents.enhance_ticket"},'
+                b' "properties": {"body_encoding": "base64"}}, "", "enhancement_queue"]')
+    client.zadd("unacked_index", {"tag-1": time.time() - 7200})
+
+    result = info(run_module, redis_server)
+    assert result["format"] == "celery"
+    assert result["depth"] == 112
+    assert result["keys"]["enhancement_queue"] == 111 and result["keys"]["enhancement_queue\\x06\\x166"] == 1
+    assert result["oldest"]["ticket_id"] == "T-prio"
+    assert result["oldest"]["position"]["key"] == "enhancement_queue\\x06\\x166"
+    assert result["age_unknown"] == 1
+    # LPUSH layout: the first job sent is the oldest and sits at index -1 of the base list.
+    assert result["newest"]["task_id"] == sent[0] and result["newest"]["position"]["index"] == 110
+    assert result["tenants"][0] == {"tenant_id": "globex", "jobs": 110, "share": round(110 / 112, 4)}
+    assert result["unacked"]["count"] == 1 and result["unacked"]["stale_count"] == 1
+    assert result["unacked"]["stale_sample"][0]["ticket_id"] == "T-dead"
+    assert sorted(ids(result)) == ["queue_depth_high", "queue_oldest_job_stale", "queue_tenant_flood",
+                                   "queue_unacked_stale"]
+    high = next(f for f in result["findings"] if f["id"] == "queue_depth_high")
+    assert high["severity"] == "high" and high["evidence"]["page"] is False
+
+
+def test_thresholds_are_overridable(redis_server, run_module):
+    push_plain(redis_server.client(), [(f"T-{n}", f"tenant-{n % 3}", iso_ago(120)) for n in range(20)])
+    result = info(run_module, redis_server, thresholds={"depth_elevated": 10, "stale_seconds": 60})
+    assert sorted(ids(result)) == ["queue_depth_elevated", "queue_oldest_job_stale"]
+    assert info(run_module, redis_server)["findings"] == []
+
+
+def test_missing_key_is_an_empty_queue(redis_server, run_module):
+    result = info(run_module, redis_server)
+    assert (result["depth"], result["oldest"], result["findings"]) == (0, None, [])
+
+
+def test_garbage_huge_items_and_bad_timestamps_are_counted_not_fatal(redis_server, run_module):
+    client = redis_server.client()
+    push_plain(client, [("T-ok", "acme-corp", iso_ago(10)), ("T-future", "acme-corp", iso_ago(-3600)),
+                        ("T-bad", "acme-corp", "yesterday-ish")])
+    client.rpush("enhancement_queue", b"\x00\xff\xfe binary \x81", b"x" * (1 << 20), b'{"ticket_id": "T-big", '
+                 b'"tenant_id": "globex", "blob": "' + b"y" * (1 << 20) + b'"}')
+    result = info(run_module, redis_server)
+    assert result["depth"] == 6
+    assert result["malformed"]["count"] == 2
+    assert [sample["index"] for sample in result["malformed"]["sample"]] == [3, 4]
+    assert all(len(sample["preview"]) < 200 for sample in result["malformed"]["sample"])
+    assert result["created_at_in_future"] == 1 and result["created_at_unparsable"] == 1
+    assert result["age_unknown"] == 1  # T-big has no created_at
+    assert "queue_malformed_items" in ids(result)
+
+
+def test_reads_nothing_but_read_commands(redis_server, run_module):
+    """MONITOR sees every command the module sends: none of them writes."""
+    client = redis_server.client()
+    push_plain(client, [(f"T-{n}", "acme-corp", iso_ago(n)) for n in range(3000)])
+    seen: list[str] = []
+    ready = threading.Event()
+
+    def monitor():
+        with redis_server.client().monitor() as mon:
+            ready.set()
+            for command in mon.listen():
+                seen.append(command["command"].split()[0].upper())
+                if command["command"].upper().startswith("ECHO END-OF-TEST"):
+                    return
+
+    watcher = threading.Thread(target=monitor, daemon=True)
+    watcher.start()
+    ready.wait(5)
+    result = info(run_module, redis_server)
+    client.echo("end-of-test")
+    watcher.join(10)
+    assert result["depth"] == 3000
+    module_commands = set(seen) - {"ECHO"}
+    assert "LRANGE" in module_commands and seen.count("LRANGE") >= 2  # paged, not one LRANGE 0 -1
+    allowed = {"PING", "TYPE", "LLEN", "LINDEX", "LRANGE", "HLEN", "ZCOUNT", "ZRANGEBYSCORE", "HMGET", "CLIENT",
+               "HELLO", "SELECT", "AUTH"}
+    assert module_commands <= allowed, module_commands - allowed
+
+
+def test_moving_queue_is_flagged_approximate(redis_server, run_module):
+    client = redis_server.client()
+    push_plain(client, [(f"T-{n}", "acme-corp", iso_ago(5)) for n in range(60000)])
+    stop = threading.Event()
+
+    def consumer():
+        local = redis_server.client()
+        while not stop.is_set():
+            local.lpop("enhancement_queue")
+
+    worker = threading.Thread(target=consumer, daemon=True)
+    worker.start()
+    try:
+        result = info(run_module, redis_server)
+    finally:
+        stop.set()
+        worker.join(5)
+    assert result["consistent"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"url": "redis://no-such-host.invalid:6379/0"}, "connect to redis at no-such-host.invalid:6379/0: unreachable"),
+        ({"host": "127.0.0.1", "port": 1}, "connect to redis at 127.0.0.1:1/0: unreachable"),
+        ({"url": "http://127.0.0.1:6379"}, "connect to redis: invalid url"),
+    ],
+)
+def test_unreachable_servers_fail_with_one_clear_message(run_module, args, message):
+    run = run_module(MODULE, args)
+    assert run.rc != 0
+    assert run.result["msg"].startswith(message), run.result["msg"]
+    assert "Traceback" not in run.stdout
+
+
+def test_wrong_password_and_wrong_type(tmp_path, run_module):
+    from tests.harness.servers import RedisServer
+
+    server = RedisServer(tmp_path, password="s3cret-broker-pw")
+    server.start()
+    try:
+        run = run_module(MODULE, {"host": "127.0.0.1", "port": server.port, "password": "wrong-pw"})
+        assert run.rc != 0 and "authentication failed" in run.result["msg"]
+        assert "wrong-pw" not in run.stdout
+        server.client().hset("enhancement_queue", "not", "a list")
+        run = run_module(MODULE, {"host": "127.0.0.1", "port": server.port, "password": "s3cret-broker-pw"})
+        assert run.rc != 0
+        assert run.result["msg"] == ("read queue 'enhancement_queue' on redis at 127.0.0.1:%d/0: "
+                                     "enhancement_queue is a hash, not a list" % server.port)
+        assert "s3cret-broker-pw" not in run.stdout
+    finally:
+        server.kill()
+
+
+def test_url_password_never_reaches_output_even_at_vvv(tmp_path, run_module):
+    from tests.harness.servers import RedisServer
+
+    server = RedisServer(tmp_path, password="hunter2-secret")
+    server.start()
+    try:
+        run = run_module(MODULE, {"url": "redis://:hunter2-secret@127.0.0.1:%d/0" % server.port}, verbosity=3)
+        assert run.rc == 0, run.stdout
+        assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.stdout  # -vvv echoes the arguments, masked
+        assert "hunter2-secret" not in run.stdout
+    finally:
+        server.kill()
