@@ -105,20 +105,70 @@ def parse_plain_page(items: list[bytes]) -> list[dict[str, Any] | None]:
 
 
 def parse_celery_page(items: list[bytes]) -> list[dict[str, Any] | None]:
-    envelopes = _loads_page(items)
-    bodies: list[Any] = []
-    for envelope in envelopes:
-        bodies.append(_envelope_body(envelope))
-    encoded = [body for body in bodies if body.__class__ is bytes]
-    decoded = iter(_loads_page(encoded)) if encoded else iter(())
+    """Celery envelopes to jobs.
+
+    A full parse of a kombu envelope (about 900 bytes, two dozen keys, two
+    repr strings) costs ~10 us; the runbook needs only the base64 body and
+    the task id. So each item's body, id and task are cut out with anchored
+    searches, and only items where that fails get the full parse.
+    """
+    bodies: list[bytes | None] = []
+    heads: list[tuple[Any, Any] | None] = []
+    for raw in items:
+        cut = _cut_envelope(raw)
+        if cut is None:
+            bodies.append(None)
+            heads.append(None)
+        else:
+            bodies.append(cut[0])
+            heads.append(cut[1:])
+    decoded = iter(_loads_page([body for body in bodies if body is not None]))
     jobs: list[dict[str, Any] | None] = []
-    for envelope, body in zip(envelopes, bodies):
+    for raw, body, head in zip(items, bodies, heads):
         if body is None:
-            jobs.append(None)
+            jobs.append(_celery_job_slow(raw))
             continue
-        payload = next(decoded) if body.__class__ is bytes else body
-        jobs.append(_celery_job(envelope, payload))
+        payload = next(decoded)
+        job = _celery_job({"headers": {"id": head[0], "task": head[1]}}, payload)
+        jobs.append(job if job is not None else _celery_job_slow(raw))
     return jobs
+
+
+def _string_after(raw: bytes, marker: bytes) -> bytes | None:
+    """The JSON string value that follows `marker` (a key and its opening quote)."""
+    start = raw.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    end = raw.find(b'"', start)
+    value = raw[start:end]
+    return None if end < 0 or b"\\" in value else value
+
+
+def _cut_envelope(raw: bytes) -> tuple[bytes, str | None, str | None] | None:
+    """(decoded body, task id, task name) when the item is a kombu envelope as
+    kombu writes it; None sends the item to the full parse. bytes.find, not
+    regular expressions: it is several times faster on kilobyte items."""
+    if b'"body_encoding": "base64"' not in raw or b'"created_at"' in raw:
+        return None  # not base64, or a created_at header: the full parse decides
+    body = _string_after(raw, b'"body": "')
+    if body is None:
+        return None
+    try:
+        decoded = binascii.a2b_base64(body)
+    except binascii.Error:
+        return None
+    task_id, task = _string_after(raw, b'"id": "'), _string_after(raw, b'"task": "')
+    return decoded, task_id.decode() if task_id else None, task.decode() if task else None
+
+
+def _celery_job_slow(raw: bytes) -> dict[str, Any] | None:
+    envelope = _loads_or_none(raw)
+    body = _envelope_body(envelope)
+    if body is None:
+        return None
+    payload = _loads_or_none(body) if body.__class__ is bytes else body
+    return _celery_job(envelope, payload)
 
 
 def _envelope_body(envelope: Any) -> Any:

@@ -146,6 +146,11 @@ scan_seconds:
   returned: always
   type: float
   sample: 0.0312
+peak_rss_mb:
+  description: Peak resident memory of the module process, in MiB (bounded whatever the queue size).
+  returned: always
+  type: float
+  sample: 31.5
 oldest:
   description: The job with the earliest C(created_at), or null when no job has a usable one.
   returned: always
@@ -245,6 +250,8 @@ findings:
       sample: Find ticket TICKET-1001 in the worker logs...
 """
 
+import resource
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _queue, _redis
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
@@ -296,6 +303,8 @@ def main() -> None:
     if params["unacked"] == "auto" and result["format"] != "celery":
         result["unacked"] = None
     findings = sort_findings(_queue.queue_findings(result, thresholds))
+    # ru_maxrss is in KiB on Linux: the module's own peak, which the benchmark reports.
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     module.exit_json(changed=False, findings=findings, **result)
 
 
