@@ -1,0 +1,191 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, AI Agents Platform operations team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Probe ServiceDesk Plus, OpenAI or any HTTP API concurrently, timing each phase."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: http_probe_info
+short_description: Probe external APIs as the workers call them, and classify what is wrong
+version_added: 1.0.0
+description:
+  - Sends one request to each endpoint (ServiceDesk Plus C(/api/v3/tickets), OpenAI C(/v1/models), or any URL),
+    all at once, and times DNS, connect, TLS, first byte and total for each.
+  - Classifies each answer by the api_timeout runbook's bands and codes into findings - C(api_slow) (2-10 s),
+    C(api_timeout) (over 10 s, or no answer within the timeout), C(api_auth_invalid) (401), C(api_forbidden) (403),
+    C(api_rate_limited) (429, with C(Retry-After)), C(api_server_error) (5xx), C(api_unreachable) (DNS failure,
+    refused) - each naming the API.
+  - The bearer credential comes from a variable or a secret file and is used, never shown - not in the result,
+    not at C(-vvv), not in errors.
+  - Why not M(ansible.builtin.uri) - it gives neither the timing breakdown nor concurrency.
+author:
+  - AI Agents Platform SRE team (@aiagents-sre)
+options:
+  endpoints:
+    description: The APIs to probe.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: What the API is called in findings, for example V(ServiceDesk Plus (acme-corp)).
+        type: str
+        required: true
+      url:
+        description: Full http(s) URL of the endpoint.
+        type: str
+        required: true
+      method:
+        description: HTTP method.
+        type: str
+        default: GET
+      headers:
+        description: Extra request headers.
+        type: dict
+        default: {}
+      body:
+        description: Request body, sent as given.
+        type: str
+      bearer_token:
+        description: Sent as C(Authorization Bearer). Never logged.
+        type: str
+      bearer_token_file:
+        description: File holding the bearer token (a mounted secret). Read on the host running the module.
+        type: path
+      expected_status:
+        description: Statuses that mean healthy.
+        type: list
+        elements: int
+        default: [200]
+      timeout:
+        description: Seconds for this endpoint; defaults to O(timeout).
+        type: float
+      validate_certs:
+        description: Verify the server's TLS certificate.
+        type: bool
+        default: true
+      ca_path:
+        description: CA bundle to verify against.
+        type: path
+  timeout:
+    description: Seconds to wait for each probe's complete answer (they run concurrently).
+    type: float
+    default: 15
+  slow_seconds:
+    description: Total time above which an answer is slow (C(api_slow)).
+    type: float
+    default: 2
+  timeout_seconds:
+    description: Total time above which an answer counts as a timeout (C(api_timeout)).
+    type: float
+    default: 10
+extends_documentation_fragment:
+  - aiagents.runbooks.attributes.info
+"""
+
+EXAMPLES = r"""
+- name: Probe the tenant's ServiceDesk Plus and OpenAI as the workers would
+  aiagents.runbooks.http_probe_info:
+    endpoints:
+      - name: ServiceDesk Plus (acme-corp)
+        url: https://acme.sdpondemand.example/api/v3/tickets
+        bearer_token: "{{ vault_acme_sdp_api_key }}"
+        timeout: 5
+      - name: OpenAI
+        url: https://api.openai.example/v1/models
+        bearer_token_file: /run/secrets/aiagents/openai-credentials/api_key
+  register: probes
+
+- name: Show where the time went
+  ansible.builtin.debug:
+    msg: "{{ item.name }}: {{ item.status }} in {{ item.timings.total }} s ({{ item.classification }})"
+  loop: "{{ probes.probes }}"
+"""
+
+RETURN = r"""
+probes:
+  description: One result per endpoint, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "OpenAI", "url": "https://api.openai.example/v1/models", "status": 429,
+            "classification": "rate_limited", "retry_after": "20", "error": null, "detail": null,
+            "timings": {"dns": 0.002, "connect": 0.01, "tls": 0.05, "first_byte": 0.3, "total": 0.31}}]
+findings:
+  description: One finding per endpoint that is not healthy, most severe first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "api_rate_limited", "severity": "medium", "summary": "OpenAI rate-limits us (429); Retry-After 20 s",
+            "evidence": {}, "resolution": "Reduce worker concurrency..."}]
+elapsed:
+  description: Wall time of all probes together.
+  returned: always
+  type: float
+  sample: 2.01
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _http_probe
+from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
+
+ENDPOINT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "url": {"type": "str", "required": True},
+    "method": {"type": "str", "default": "GET"},
+    "headers": {"type": "dict", "default": {}},
+    "body": {"type": "str"},
+    "bearer_token": {"type": "str", "no_log": True},
+    "bearer_token_file": {"type": "path"},
+    "expected_status": {"type": "list", "elements": "int", "default": [200]},
+    "timeout": {"type": "float"},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+}
+
+
+def load_token(module: AnsibleModule, endpoint: dict) -> None:
+    if endpoint.get("bearer_token_file") and not endpoint.get("bearer_token"):
+        try:
+            with open(endpoint["bearer_token_file"], encoding="utf-8") as handle:
+                endpoint["bearer_token"] = handle.read().strip()
+        except OSError as exc:
+            module.fail_json(msg=f"read bearer token of {endpoint['name']}: {exc.strerror} ({endpoint['bearer_token_file']})")
+        module.no_log_values.add(endpoint["bearer_token"])  # masked wherever it might surface
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "endpoints": {"type": "list", "elements": "dict", "required": True, "options": ENDPOINT_SPEC,
+                          "mutually_exclusive": [("bearer_token", "bearer_token_file")]},
+            "timeout": {"type": "float", "default": 15},
+            "slow_seconds": {"type": "float", "default": 2},
+            "timeout_seconds": {"type": "float", "default": 10},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    endpoints = [dict(endpoint) for endpoint in params["endpoints"]]
+    for endpoint in endpoints:
+        try:
+            _http_probe.validate(endpoint)
+        except _http_probe.ProbeInputError as exc:
+            module.fail_json(msg=str(exc))
+        load_token(module, endpoint)
+    started = time.monotonic()
+    results = _http_probe.probe_all(endpoints, params["timeout"], params["slow_seconds"], params["timeout_seconds"])
+    module.exit_json(
+        changed=False,
+        probes=results,
+        elapsed=round(time.monotonic() - started, 3),
+        findings=sort_findings(_http_probe.probe_findings(results, params["slow_seconds"], params["timeout_seconds"])),
+    )
+
+
+if __name__ == "__main__":
+    main()
