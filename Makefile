@@ -5,9 +5,13 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export VENV
 
-.PHONY: demo test bootstrap lint sanity molecule pytest build clean
+.PHONY: demo test bootstrap lint sanity molecule pytest build clean sandbox-up sandbox-down
 
+# The main job on the embedded default: the sandbox platform comes up (images
+# built locally on first run, ~3 min), shows its health, and the controller
+# checks it can run the runbooks.
 demo: bootstrap
+	sandbox/bin/sandbox up
 	ansible-playbook playbooks/preflight.yml
 
 test: bootstrap lint sanity molecule pytest
@@ -30,6 +34,12 @@ pytest:
 
 build:
 	ansible-galaxy collection build --force
+
+sandbox-up:
+	sandbox/bin/sandbox up
+
+sandbox-down:
+	sandbox/bin/sandbox down
 
 clean:
 	rm -rf reports tests/output .pytest_cache aiagents-runbooks-*.tar.gz

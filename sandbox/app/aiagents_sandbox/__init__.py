@@ -1,0 +1,1 @@
+"""The sandbox AI Agents Platform: worker, webhook API, exporter and stand-ins."""

@@ -1,0 +1,152 @@
+"""Fault-injection operations that need the platform's client libraries;
+run inside the platform image by sandbox/bin/sandbox:
+
+    python -m aiagents_sandbox.ops flood --count N --skew S --age-minutes M
+    python -m aiagents_sandbox.ops unflood | poison --count N | unpoison
+    python -m aiagents_sandbox.ops hog-memory --node worker@ID
+    python -m aiagents_sandbox.ops hold exhaust|long-query [SECONDS]|lock
+
+Injected jobs are recognisable by their ticket ids (FLOOD-*, POISON-*) so
+heal removes exactly those.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import threading
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import psycopg2
+import redis
+
+from .celery_app import app, settings
+from .config import env_int
+from .jobqueue import enqueue, remove_where, utc_iso
+
+TENANTS = ("acme-corp", "globex")
+POISON_TICKET = "POISON-0001"
+
+
+def broker() -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url)
+
+
+def flood(count: int, skew: float, age_minutes: float) -> None:
+    """N jobs, `skew` of them for acme-corp, created_at spread over the last
+    `age_minutes` (oldest first, as a real backlog would be)."""
+    client, rng = broker(), random.Random(7)
+    now = datetime.now(timezone.utc)
+    for i in range(count):
+        tenant = TENANTS[0] if rng.random() < skew else TENANTS[1]
+        created = now - timedelta(minutes=age_minutes * (count - i) / count)
+        # Celery format: spread over the priority levels so the siblings show.
+        enqueue(client, f"FLOOD-{i:05d}", tenant, utc_iso(created),
+                priority=(0, 3, 6, 9)[i % 4] if settings.queue_format == "celery" else None)
+    print(f"queued {count} jobs ({settings.queue_format} format)")
+
+
+def sdp_control(method: str, path: str, body: dict | None = None) -> None:
+    port = env_int("SDP_CONTROL_PORT", 18081)
+    request = urllib.request.Request(f"http://{settings.bind}:{port}{path}", method=method,
+                                     data=json.dumps(body or {}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def poison(count: int) -> None:
+    sdp_control("POST", "/poison", {"ticket_id": POISON_TICKET})
+    for _ in range(count):
+        enqueue(broker(), POISON_TICKET, TENANTS[0])
+    print(f"queued {count} poison jobs for {POISON_TICKET}")
+
+
+def hog_memory(node: str) -> None:
+    replies = app.control.broadcast("sandbox_hog_memory", arguments={"mb": 4096}, destination=[node],
+                                    reply=True, timeout=3)
+    if not replies:
+        sys.exit(f"FAILED: {node} did not answer")
+    print(replies)
+
+
+def connect(application_name: str, admin: bool = False) -> psycopg2.extensions.connection:
+    conn = psycopg2.connect(settings.dsn(admin) + f" application_name={application_name}")
+    conn.autocommit = True
+    return conn
+
+
+def hold(kind: str, args: list[str]) -> None:
+    """Hold a database fault until this process is killed (`sandbox heal`)."""
+    held: list[psycopg2.extensions.connection] = []
+    if kind == "exhaust":
+        # Take every slot an ordinary role can get; the app's own
+        # connections then fail with "too many clients" / reserved slots.
+        while True:
+            try:
+                held.append(connect("aiagents-fault-exhaust"))
+            except psycopg2.OperationalError as exc:
+                print(f"holding {len(held)} connections; next failed: {str(exc).strip()}", flush=True)
+                break
+    elif kind == "long-query":
+        seconds = int(args[0]) if args else 3600
+        conn = connect("aiagents-fault-long-query")
+        held.append(conn)
+        threading.Thread(target=lambda: conn.cursor().execute(
+            "SELECT count(*) FROM ticket_history, pg_sleep(%s)", (seconds,)), daemon=True).start()
+    elif kind == "lock":
+        # Held by the admin role, as a migration or maintenance job would.
+        blocker = connect("aiagents-fault-lock-blocker", admin=True)
+        blocker.autocommit = False
+        blocker.cursor().execute("LOCK TABLE enhancement_history IN ACCESS EXCLUSIVE MODE")
+        waiter = connect("aiagents-fault-lock-waiter")
+        held += [blocker, waiter]
+        threading.Thread(target=lambda: waiter.cursor().execute(
+            "SELECT count(*) FROM enhancement_history"), daemon=True).start()
+    else:
+        sys.exit(f"FAILED: unknown hold kind {kind}")
+    time.sleep(1)
+    print("READY", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="aiagents_sandbox.ops")
+    sub = parser.add_subparsers(dest="op", required=True)
+    p = sub.add_parser("flood")
+    p.add_argument("--count", type=int, default=150)
+    p.add_argument("--skew", type=float, default=0.8)
+    p.add_argument("--age-minutes", type=float, default=45)
+    sub.add_parser("unflood")
+    p = sub.add_parser("poison")
+    p.add_argument("--count", type=int, default=2)
+    sub.add_parser("unpoison")
+    p = sub.add_parser("hog-memory")
+    p.add_argument("--node", required=True)
+    p = sub.add_parser("hold")
+    p.add_argument("kind")
+    p.add_argument("args", nargs="*")
+    opts = parser.parse_args(argv)
+    if opts.op == "flood":
+        flood(opts.count, opts.skew, opts.age_minutes)
+    elif opts.op == "unflood":
+        print(f"removed {remove_where(broker(), lambda job: str(job.get('ticket_id', '')).startswith('FLOOD-'))}")
+    elif opts.op == "poison":
+        poison(opts.count)
+    elif opts.op == "unpoison":
+        print(f"removed {remove_where(broker(), lambda job: job.get('ticket_id') == POISON_TICKET)}")
+        sdp_control("DELETE", "/poison")
+    elif opts.op == "hog-memory":
+        hog_memory(opts.node)
+    elif opts.op == "hold":
+        try:
+            hold(opts.kind, opts.args)
+        except psycopg2.Error as exc:
+            sys.exit(f"FAILED: {exc}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Stand-ins for the third-party services: ServiceDesk Plus, OpenAI, Jaeger."""

@@ -1,0 +1,215 @@
+"""The enhancement worker: `celery -A aiagents_sandbox.worker worker`.
+
+One job = one ticket of one tenant: set the tenant context and gather history
+and inventory through RLS, fetch the ticket from ServiceDesk Plus, ask OpenAI
+for a summary, post it back as a work note, record the outcome in
+`enhancement_history`, the metrics and a trace.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+from celery import bootsteps
+from celery.worker.control import control_command
+
+from . import metrics
+from .celery_app import TASK_NAME, app, settings
+from .config import env, read_secret
+from .db import Pool, tenant_transaction
+from .tracing import Trace
+
+log = logging.getLogger("aiagents.worker")
+HEARTBEAT = Path("/tmp/worker-heartbeat")
+JAEGER_INGEST = f"http://{settings.jaeger_host}:{settings.jaeger_port}/api/ingest"
+OPENAI_URL = env("OPENAI_BASE_URL", f"http://{settings.openai_host}:{settings.openai_port}/v1")
+WORKER_NAME = env("WORKER_NODE_NAME", "worker")
+
+pool = Pool(settings)
+broker = redis.Redis.from_url(settings.redis_url)
+_http = threading.local()
+
+
+class ApiError(Exception):
+    """An external API failed; `retryable` for 429, 5xx and network errors."""
+
+    def __init__(self, api: str, message: str, retryable: bool) -> None:
+        super().__init__(f"{api}: {message}")
+        self.retryable = retryable
+
+
+def call_api(api: str, method: str, url: str, key: str, **kwargs: Any) -> requests.Response:
+    """One API call with HTTPX_TIMEOUT and CELERY_TASK_MAX_RETRIES retries,
+    backing off CELERY_TASK_BACKOFF * 2**attempt seconds (or Retry-After)."""
+    session = getattr(_http, "session", None) or requests.Session()
+    _http.session = session
+    for attempt in range(settings.max_retries + 1):
+        delay = settings.backoff * 2**attempt
+        try:
+            response = session.request(method, url, headers={"Authorization": f"Bearer {key}"},
+                                       timeout=settings.httpx_timeout, **kwargs)
+            if response.status_code < 400:
+                return response
+            retryable = response.status_code == 429 or response.status_code >= 500
+            error = ApiError(api, f"HTTP {response.status_code} {response.reason}: {response.text[:200]}", retryable)
+            if response.status_code == 429 and response.headers.get("Retry-After", "").isdigit():
+                delay = min(float(response.headers["Retry-After"]), delay * 4)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            error = ApiError(api, f"{type(exc).__name__}: {exc}", True)
+        if not error.retryable or attempt == settings.max_retries:
+            raise error
+        log.warning("%s failed (%s), retry %d/%d in %.0fs", api, error, attempt + 1, settings.max_retries, delay)
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def process_job(ticket_id: str, tenant_id: str, created_at: str | None) -> str:
+    """Run one enhancement; returns "success" or "failure" (never raises)."""
+    trace = Trace(JAEGER_INGEST, {"tenant_id": tenant_id, "ticket_id": ticket_id})
+    wait = ""
+    if created_at:
+        try:
+            enqueued = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+            wait = f" queue_wait_s={(datetime.now(timezone.utc) - enqueued).total_seconds():.0f}"
+        except ValueError:
+            wait = " queue_wait_s=unknown"
+    log.info("job started tenant_id=%s ticket_id=%s%s", tenant_id, ticket_id, wait)
+    status, summary, error = "failure", None, None
+    try:
+        with trace.span("webhook_receipt"):
+            if not ticket_id or not tenant_id:
+                raise ValueError("job without ticket_id or tenant_id")
+        with trace.span("context_gathering"):
+            with pool.connection() as conn, tenant_transaction(conn, tenant_id) as cur:
+                cur.execute("SELECT sdp_url, sdp_credentials_secret FROM tenants WHERE tenant_id = %s", (tenant_id,))
+                row = cur.fetchone()
+                if row is None:
+                    raise LookupError(f"tenant {tenant_id} not visible under its own context")
+                sdp_url, secret = row
+                cur.execute("SELECT ticket_id, subject, resolution FROM ticket_history "
+                            "ORDER BY created_at DESC LIMIT 5")
+                history = cur.fetchall()
+                cur.execute("SELECT hostname, role FROM system_inventory ORDER BY hostname")
+                inventory = cur.fetchall()
+            sdp_key = read_secret(secret or "", "api_key") or read_secret("sdp-credentials", "api_key") or ""
+            with trace.span("api.servicedesk_plus.get_ticket"):
+                ticket = call_api("servicedesk_plus", "GET", f"{sdp_url}/api/v3/tickets/{ticket_id}",
+                                  sdp_key).json()["ticket"]
+            for attachment in ticket.get("attachments", []):
+                # Read whole into memory, as the platform does: a huge one is a poison job.
+                content = call_api("servicedesk_plus", "GET", sdp_url + attachment["content_url"], sdp_key).content
+                log.info("attachment %s: %d bytes", attachment.get("name"), len(content))
+        with trace.span("llm_synthesis"):
+            prompt = (f"Ticket {ticket_id}: {ticket['subject']}. {ticket.get('description', '')}\n"
+                      "Similar resolved tickets: " + "; ".join(f"{t} {s} -> {r}" for t, s, r in history)
+                      + "\nSystems: " + ", ".join(f"{h} ({r})" for h, r in inventory))
+            with trace.span("llm.openai.completion", model="gpt-4o-mini"):
+                answer = call_api("openai", "POST", f"{OPENAI_URL}/chat/completions",
+                                  env("OPENAI_API_KEY") or read_secret("openai-credentials", "api_key") or "",
+                                  json={"model": "gpt-4o-mini", "messages": [
+                                      {"role": "system", "content": "Summarise for the service desk engineer."},
+                                      {"role": "user", "content": prompt}]}).json()
+                summary = answer["choices"][0]["message"]["content"]
+        with trace.span("ticket_update"):
+            with trace.span("api.servicedesk_plus.update_ticket"):
+                call_api("servicedesk_plus", "POST", f"{sdp_url}/api/v3/tickets/{ticket_id}/notes", sdp_key,
+                         json={"note": {"description": f"AI summary: {summary}", "show_to_requester": False}})
+        status = "success"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.exception("job failed tenant_id=%s ticket_id=%s error=%s", tenant_id, ticket_id, error)
+    duration = trace.finish(error=status != "success", slow_after_s=settings.slow_trace_seconds)
+    try:
+        with pool.connection() as conn, tenant_transaction(conn, tenant_id) as cur:
+            cur.execute("INSERT INTO enhancement_history (tenant_id, ticket_id, status, summary, error, "
+                        "duration_ms, worker) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        (tenant_id, ticket_id, status, summary, error, int(duration * 1000), WORKER_NAME))
+    except Exception as exc:
+        log.error("recording history failed tenant_id=%s ticket_id=%s: %s", tenant_id, ticket_id, exc)
+    metrics.record(broker, tenant_id or "unknown", status, duration)
+    log.info("job %s tenant_id=%s ticket_id=%s duration_s=%.2f", "succeeded" if status == "success" else "failed",
+             tenant_id, ticket_id, duration)
+    return status
+
+
+@app.task(name=TASK_NAME)
+def enhance_ticket(ticket_id: str, tenant_id: str, created_at: str | None = None) -> str:
+    return process_job(ticket_id, tenant_id, created_at)
+
+
+class PlainQueueConsumer(bootsteps.StartStopStep):
+    """Consumes plain JSON jobs (QUEUE_FORMAT=plain): CELERY_CONCURRENCY threads
+    each BLPOP one job and run the task, so the list drains only as fast as
+    jobs finish. Also keeps the heartbeat file the health check reads."""
+
+    requires = {"celery.worker.components:Pool"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self, worker: Any) -> None:
+        self.threads = [threading.Thread(target=self._heartbeat, daemon=True, name="heartbeat")]
+        if settings.queue_format == "plain":
+            self.threads += [threading.Thread(target=self._consume, daemon=True, name=f"plain-{i}")
+                             for i in range(settings.concurrency)]
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self, worker: Any) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.is_set():
+            HEARTBEAT.touch()
+            self.stopping.wait(5)
+
+    def _consume(self) -> None:
+        client = redis.Redis.from_url(settings.redis_url)
+        while not self.stopping.is_set():
+            try:
+                item = client.blpop([settings.queue_name], timeout=1)
+            except redis.RedisError as exc:
+                log.error("redis unavailable: %s", exc)
+                self.stopping.wait(2)
+                continue
+            if item is None:
+                continue
+            try:
+                job = json.loads(item[1])
+                enhance_ticket.apply(kwargs={"ticket_id": job["ticket_id"], "tenant_id": job["tenant_id"],
+                                             "created_at": job.get("created_at")})
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("unreadable job dropped: %r (%s)", item[1][:200], exc)
+
+
+app.steps["worker"].add(PlainQueueConsumer)
+
+
+@control_command(args=[("mb", int)], signature="[mb]")
+def sandbox_hog_memory(state: Any, mb: int = 4096) -> dict[str, str]:
+    """Fault injection: allocate (and touch) memory until the container's
+    mem_limit gets the worker OOM-killed."""
+    def hog() -> None:
+        blocks = []
+        for _ in range(mb // 64):
+            blocks.append(b"\x01" * (64 << 20))
+            time.sleep(0.02)
+    threading.Thread(target=hog, daemon=True).start()
+    log.warning("allocating %d MiB on request (fault injection)", mb)
+    return {"ok": f"allocating {mb} MiB"}
+
+
+if os.environ.get("SANDBOX_ROLE") == "worker":
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/%(threadName)s] %(name)s %(message)s")
