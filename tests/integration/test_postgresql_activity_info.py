@@ -1,0 +1,239 @@
+"""postgresql_activity_info against real PostgreSQL: saturation, idle leaks, long queries and lock chains made for real."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import psycopg2
+import pytest
+
+MODULE = "aiagents.runbooks.postgresql_activity_info"
+ROLE_PASSWORD = "worker-role-pw-93d1"
+
+
+def make_role(server, dbname: str = "postgres") -> str:
+    role = "worker_" + uuid.uuid4().hex[:8]
+    conn = server.connect(dbname)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE {role} LOGIN PASSWORD %s", [ROLE_PASSWORD])
+    conn.close()
+    return role
+
+
+def connect_as(server, role: str, dbname: str = "postgres", **kwargs):
+    return server.connect(dbname, user=role, password=ROLE_PASSWORD, application_name="test-worker", **kwargs)
+
+
+def activity(run_module, server, dbname="postgres", verbosity=0, **args):
+    params = {"login_host": "127.0.0.1", "login_port": server.port, "login_user": "postgres",
+              "login_password": server.password, "login_db": dbname, **args}
+    run = run_module(MODULE, params, verbosity=verbosity)
+    assert run.rc == 0, run.stdout
+    return run.result
+
+
+def ids(result) -> list[str]:
+    return sorted(item["id"] for item in result["findings"])
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+class Background:
+    """A statement running on its own connection in a thread (a query that blocks or sleeps)."""
+
+    def __init__(self, conn, statement: str) -> None:
+        self.conn = conn
+        self.pid = conn.get_backend_pid()
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._run, args=(statement,), daemon=True)
+        self.thread.start()
+
+    def _run(self, statement: str) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(statement)
+        except Exception as exc:  # terminated or cancelled: the test inspects it
+            self.error = exc
+
+    def close(self) -> None:
+        try:
+            self.conn.cancel()
+        except Exception:
+            pass
+        self.thread.join(10)
+        self.conn.close()
+
+
+def backend_state(server, pid: int):
+    conn = server.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT state, wait_event_type, now() - query_start FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cur.fetchone()
+    conn.close()
+    return row
+
+
+def test_healthy_server_reports_version_and_connections(postgres_server, run_module):
+    role = make_role(postgres_server)
+    held = [connect_as(postgres_server, role) for _n in range(3)]
+    try:
+        result = activity(run_module, postgres_server)
+    finally:
+        for conn in held:
+            conn.close()
+    assert result["reachable"] is True and result["changed"] is False and result["findings"] == []
+    assert result["server_version"].startswith("15.") and result["server_version_num"] // 10000 == 15
+    conn = result["connections"]
+    assert (conn["max_connections"], conn["superuser_reserved_connections"], conn["reserved_connections"]) == (40, 3, 0)
+    assert conn["usable"] == 37 and conn["used"] == 4  # three held, plus the module's own
+    assert {"user": role, "total": 3, "states": {"idle": 3}} in conn["by_user"]
+    assert result["round_trips"] == 1
+
+
+def test_saturation_is_found_and_a_full_server_is_a_finding_not_a_crash(postgres_server, run_module):
+    role = make_role(postgres_server)
+    held = [connect_as(postgres_server, role) for _n in range(33)]
+    try:
+        result = activity(run_module, postgres_server, thresholds={"idle_leak_count": 30})
+        saturated = next(item for item in result["findings"] if item["id"] == "db_connections_saturated")
+        assert saturated["severity"] == "high"  # 34 of 37: over 90 %, not full
+        assert (saturated["evidence"]["used"], saturated["evidence"]["usable"]) == (34, 37)
+        assert saturated["evidence"]["by_user"][0] == {"user": role, "total": 33, "states": {"idle": 33}}
+        leak = next(item for item in result["findings"] if item["id"] == "db_idle_connection_leak")
+        assert leak["evidence"]["user"] == role and leak["evidence"]["idle"] == 33
+        assert leak["evidence"]["applications"] == {"test-worker": 33}
+
+        held += [connect_as(postgres_server, role) for _n in range(4)]  # every usable slot taken
+        with pytest.raises(psycopg2.OperationalError):
+            connect_as(postgres_server, role)
+        # As an ordinary role the module cannot get in either: that is the finding.
+        blocked = activity(run_module, postgres_server, login_user=role, login_password=ROLE_PASSWORD)
+        assert blocked["reachable"] is False and ids(blocked) == ["db_connections_saturated"]
+        assert blocked["findings"][0]["severity"] == "critical"
+        assert "reserved" in blocked["findings"][0]["evidence"]["error"]
+        # A superuser still gets a reserved slot and sees the full picture.
+        full = activity(run_module, postgres_server)
+        saturated = next(item for item in full["findings"] if item["id"] == "db_connections_saturated")
+        assert saturated["severity"] == "critical" and saturated["evidence"]["used"] == 38
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_long_query_is_found_with_what_terminate_needs(postgres_db, run_module):
+    server, dbname = postgres_db
+    role = make_role(server, dbname)
+    sleeper = Background(connect_as(server, role, dbname), "SELECT pg_sleep(30) /* stuck-report */")
+    short = Background(connect_as(server, role, dbname), "SELECT pg_sleep(30)")
+    try:
+        wait_until(lambda: (backend_state(server, sleeper.pid) or [None])[0] == "active")
+        time.sleep(1.2)
+        result = activity(run_module, server, dbname, thresholds={"long_query_seconds": 1}, query_chars=20)
+        long_ones = [item for item in result["findings"] if item["id"] == "db_long_running_query"]
+        assert sorted(item["evidence"]["pid"] for item in long_ones) == sorted([sleeper.pid, short.pid])
+        evidence = next(item["evidence"] for item in long_ones if item["evidence"]["pid"] == sleeper.pid)
+        assert evidence["user"] == role and evidence["query"] == "SELECT pg_sleep(30) "  # cut to 20 chars
+        assert evidence["query_seconds"] > 1 and evidence["query_start"].startswith("20")
+        assert f"pid={sleeper.pid}" in next(item["resolution"] for item in long_ones if item["evidence"]["pid"] == sleeper.pid)
+        assert long_ones[0]["severity"] == "medium"
+        # Under the default threshold of 5 minutes they are not long.
+        assert "db_long_running_query" not in ids(activity(run_module, server, dbname))
+    finally:
+        sleeper.close()
+        short.close()
+
+
+def test_lock_chain_and_idle_transaction_are_found(postgres_db, run_module):
+    server, dbname = postgres_db
+    role = make_role(server, dbname)
+    setup = server.connect(dbname)
+    setup.autocommit = True
+    with setup.cursor() as cur:
+        cur.execute("CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (1, 'new')")
+        cur.execute(f"GRANT ALL ON jobs TO {role}")
+    setup.close()
+    holder = connect_as(server, role, dbname)
+    with holder.cursor() as cur:
+        cur.execute("UPDATE jobs SET state = 'held' WHERE id = 1")  # psycopg2 leaves the transaction open
+    waiter = Background(connect_as(server, role, dbname), "UPDATE jobs SET state = 'waiting' WHERE id = 1")
+    migration = Background(connect_as(server, role, dbname), "LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+    try:
+        for pid in (waiter.pid, migration.pid):
+            wait_until(lambda pid=pid: (backend_state(server, pid) or [None, None])[1] == "Lock")
+        time.sleep(1.0)
+        result = activity(run_module, server, dbname, thresholds={"lock_wait_seconds": 0.5,
+                                                                  "idle_in_transaction_seconds": 0.5})
+        chains = [item for item in result["findings"] if item["id"] == "db_blocking_locks"]
+        assert len(chains) == 1
+        evidence = chains[0]["evidence"]
+        assert evidence["blocker_pid"] == holder.get_backend_pid()
+        assert evidence["blocked_pids"] == sorted([waiter.pid, migration.pid])
+        assert evidence["blocker"]["state"] == "idle in transaction"
+        assert evidence["longest_wait_seconds"] >= 0.5
+        by_pid = {item["pid"]: item["blocked_by"] for item in evidence["blocked"]}
+        assert by_pid[waiter.pid] == [holder.get_backend_pid()]
+        assert set(by_pid[migration.pid]) == {holder.get_backend_pid(), waiter.pid}
+        idle = [item for item in result["findings"] if item["id"] == "db_idle_in_transaction"]
+        assert [item["evidence"]["pid"] for item in idle] == [holder.get_backend_pid()]
+        assert chains[0]["severity"] == "high"
+        # Waits shorter than the default 30 s are normal life, not a finding.
+        assert "db_blocking_locks" not in ids(activity(run_module, server, dbname))
+    finally:
+        holder.rollback()
+        waiter.close()
+        migration.close()
+        holder.close()
+
+
+def test_idle_leak_threshold_is_per_user(postgres_db, run_module):
+    server, dbname = postgres_db
+    leaky, tidy = make_role(server, dbname), make_role(server, dbname)
+    held = [connect_as(server, leaky, dbname) for _n in range(6)] + [connect_as(server, tidy, dbname) for _n in range(2)]
+    try:
+        result = activity(run_module, server, dbname, thresholds={"idle_leak_count": 5})
+        leaks = [item for item in result["findings"] if item["id"] == "db_idle_connection_leak"]
+        assert [item["evidence"]["user"] for item in leaks] == [leaky]
+        assert leaks[0]["evidence"]["idle"] == 6 and leaks[0]["severity"] == "medium"
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_server_down_is_a_finding(postgres_server, run_module):
+    port = postgres_server.port
+    postgres_server.stop()
+    result = activity(run_module, postgres_server, connect_timeout=2)
+    assert result["reachable"] is False and ids(result) == ["db_unreachable"]
+    item = result["findings"][0]
+    assert item["severity"] == "critical" and item["evidence"]["port"] == port
+    assert "Connection refused" in item["evidence"]["error"] or "refused" in item["summary"]
+
+
+def test_wrong_password_is_a_finding_and_never_printed(postgres_cluster, run_module):
+    result = activity(run_module, postgres_cluster, login_password="Wr0ng-but-secret-pw", verbosity=3)
+    assert result["reachable"] is False and ids(result) == ["db_auth_failed"]
+    assert "password authentication failed" in result["findings"][0]["summary"]
+
+
+def test_password_never_reaches_output_even_at_vvv(postgres_cluster, run_module):
+    params = {"login_host": "127.0.0.1", "login_port": postgres_cluster.port, "login_user": "postgres",
+              "login_password": postgres_cluster.password}
+    run = run_module(MODULE, params, verbosity=3)
+    assert run.rc == 0 and run.result["reachable"] is True
+    assert postgres_cluster.password not in run.stdout
+    bad = run_module(MODULE, {**params, "login_password": "Wr0ng-but-secret-pw"}, verbosity=3)
+    assert "Wr0ng-but-secret-pw" not in bad.stdout
+
+
+def test_unknown_database_is_a_finding(postgres_cluster, run_module):
+    result = activity(run_module, postgres_cluster, dbname="no_such_db")
+    assert ids(result) == ["db_database_missing"]
+    assert "no_such_db" in result["findings"][0]["summary"]

@@ -1,0 +1,116 @@
+"""The pure parts of the PostgreSQL helpers: options, error classes, policy reading, lock chains."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _postgres, _postgres_activity, _postgres_rls
+
+PARAMS = {"login_host": "db.internal", "login_port": 5433, "login_user": "ops", "login_password": "s3cret",
+          "login_db": "ai_agents", "login_unix_socket": "", "ssl_mode": "require", "ca_cert": None, "ssl_cert": None,
+          "ssl_key": None, "connect_timeout": 3, "connect_params": {"target_session_attrs": "read-write"}}
+
+
+def test_conn_kwargs_map_community_option_names_to_libpq():
+    kwargs = _postgres.conn_kwargs(PARAMS)
+    assert kwargs == {"host": "db.internal", "port": 5433, "user": "ops", "password": "s3cret", "dbname": "ai_agents",
+                      "sslmode": "require", "connect_timeout": 3, "application_name": "aiagents.runbooks",
+                      "target_session_attrs": "read-write"}
+    as_app = _postgres.conn_kwargs(PARAMS, user="aiagents_app", password="app-pw")
+    assert (as_app["user"], as_app["password"]) == ("aiagents_app", "app-pw")
+
+
+def test_describe_never_carries_the_password():
+    assert _postgres.describe(PARAMS) == "postgresql://ops@db.internal:5433/ai_agents"
+    assert "s3cret" not in _postgres.describe(PARAMS)
+
+
+def test_password_is_no_log_in_the_argument_spec():
+    spec = _postgres.postgres_argument_spec()
+    assert spec["login_password"]["no_log"] is True
+    assert spec["login_db"]["aliases"] == ["db"]
+
+
+@pytest.mark.parametrize("message, kind", [
+    ('connection to server at "127.0.0.1", port 1 failed: Connection refused', "unreachable"),
+    ('connection to server at "127.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "x"',
+     "auth"),
+    ('FATAL:  no pg_hba.conf entry for host "10.0.0.1", user "x", database "y"', "auth"),
+    ('FATAL:  database "nope" does not exist', "database"),
+    ("FATAL:  remaining connection slots are reserved for non-replication superuser connections", "saturated"),
+    ("FATAL:  sorry, too many clients already", "saturated"),
+    ("timeout expired", "unreachable"),
+])
+def test_connect_errors_are_classified(message, kind):
+    failure = _postgres.classify_connect_error(Exception(message + "\nsecond line"), "postgresql://x@h:1/d")
+    assert failure.kind == kind
+    assert str(failure).startswith("connect to postgresql://x@h:1/d: ") and "second line" not in str(failure)
+
+
+POLICY_PARAMS = {"tenant_setting": "app.current_tenant_id", "tenant_functions": ["current_tenant"],
+                 "tenant_column": "tenant_id"}
+
+
+@pytest.mark.parametrize("expression, scoped", [
+    ("(tenant_id = COALESCE(current_setting('app.current_tenant_id'::text, true), ''::text))", True),
+    ("(tenant_id = current_tenant())", True),
+    ("true", False),
+    ("(name IS NOT NULL)", False),
+    ("(other_tenant_id = current_setting('app.current_tenant_id'::text, true))", False),
+    ("(current_setting('app.current_tenant_id'::text, true) IS NOT NULL)", False),
+    (None, False),
+])
+def test_policy_scoping(expression, scoped):
+    assert _postgres_rls.tenant_scoped(expression, POLICY_PARAMS) is scoped
+
+
+def test_insert_policy_is_judged_by_its_check_expression():
+    table = {"policies": [
+        {"cmd": "a", "using": None, "check": "true"},
+        {"cmd": "*", "using": "(tenant_id = current_setting('app.current_tenant_id'::text))", "check": None},
+    ]}
+    _postgres_rls.describe_policies(table, POLICY_PARAMS)
+    assert [policy["tenant_scoped"] for policy in table["policies"]] == [False, True]
+
+
+def test_tenants_are_picked_by_presence_then_name():
+    samples = {1: {"rows": 5, "tenants": ["globex", "acme-corp"]}, 2: {"rows": 2, "tenants": ["globex", "acme-corp"]},
+               3: {"rows": 1, "tenants": ["initech"]}}
+    assert _postgres_rls.pick_tenants({"tenants": None}, samples) == ("acme-corp", "globex", True)
+    assert _postgres_rls.pick_tenants({"tenants": ["initech"]}, samples) == ("initech", "acme-corp", False)
+    assert _postgres_rls.pick_tenants({"tenants": None}, {}) == (None, None, True)
+
+
+def backend(pid, state="active", blocked_by=(), seconds=10.0, user="aiagents"):
+    return {"pid": pid, "user": user, "database": "ai_agents", "application": "celery", "client": "127.0.0.1",
+            "state": state, "query_start": "2026-11-27T18:00:00.000001+00:00", "xact_start": None,
+            "query_seconds": seconds, "state_seconds": seconds, "wait_event_type": "Lock" if blocked_by else None,
+            "wait_event": None, "blocked_by": list(blocked_by), "query": "SELECT 1"}
+
+
+def test_lock_chains_group_waiters_under_the_root_blocker():
+    chains = _postgres_activity.lock_chains([
+        backend(10, "idle in transaction"), backend(11, blocked_by=[10], seconds=40),
+        backend(12, blocked_by=[10, 11], seconds=35), backend(20), backend(21, blocked_by=[20], seconds=2),
+    ])
+    assert [(chain["blocker"]["pid"], [item["pid"] for item in chain["blocked"]]) for chain in chains] == \
+        [(10, [11, 12]), (20, [21])]
+    assert chains[0]["longest_wait_seconds"] == 40
+
+
+def test_findings_from_activity_use_the_thresholds():
+    data = {"own_pid": 99, "max_connections": 100, "superuser_reserved": 3, "reserved": 0, "version": "15.18",
+            "version_num": 150018,
+            "backends": [backend(n, "idle", user="leaky") for n in range(1, 89)]
+            + [backend(200, seconds=400), backend(99, seconds=1000)]}
+    thresholds = dict(_postgres_activity.DEFAULT_THRESHOLDS)
+    summary = _postgres_activity.summarise(data, thresholds)
+    assert summary["connections"]["usable"] == 97 and summary["connections"]["used"] == 90
+    assert [item["pid"] for item in summary["long_running"]] == [200]  # never the module's own query
+    found = _postgres_activity.activity_findings(summary, data, thresholds)
+    assert [item["id"] for item in found] == [
+        "db_connections_saturated", "db_idle_connection_leak", "db_long_running_query"]
+    assert found[0]["severity"] == "high" and found[1]["evidence"]["idle"] == 88
+    thresholds["saturation_ratio"] = 0.95
+    relaxed = _postgres_activity.activity_findings(summary, data, thresholds)
+    assert "db_connections_saturated" not in [item["id"] for item in relaxed]
