@@ -8,11 +8,15 @@ export VENV
 .PHONY: demo test bootstrap lint sanity molecule pytest build clean sandbox-up sandbox-down
 
 # The main job on the embedded default: the sandbox platform comes up (images
-# built locally on first run, ~3 min), shows its health, and the controller
-# checks it can run the runbooks.
+# built locally on first run, ~3 min) and shows its health, its queue is
+# flooded, and the high_queue_depth runbook diagnoses it; the Markdown report
+# it wrote (what goes into the incident ticket) is printed.
 demo: bootstrap
 	sandbox/bin/sandbox up
-	ansible-playbook playbooks/preflight.yml
+	sandbox/bin/sandbox heal
+	sandbox/bin/sandbox fault queue-flood 300 0.8 45
+	ansible-playbook playbooks/high_queue_depth.yml --tags diagnose
+	cat reports/high_queue_depth/latest.md
 
 test: bootstrap lint sanity molecule pytest
 	@echo "make test: all gates passed"
@@ -20,7 +24,10 @@ test: bootstrap lint sanity molecule pytest
 bootstrap:
 	@bash scripts/bootstrap.sh
 
+# Molecule installs a copy of this collection into ~/.ansible/collections;
+# a copy left from an earlier run would shadow the checkout for ansible-lint.
 lint:
+	rm -rf $(HOME)/.ansible/collections/ansible_collections/aiagents/runbooks
 	ansible-lint
 
 sanity:

@@ -81,7 +81,8 @@ def describe_workers(raw: dict[str, dict[str, Any]], now: float) -> list[dict[st
     return workers
 
 
-def worker_findings(workers: list[dict[str, Any]], queue: str, long_task_seconds: float) -> list[dict[str, Any]]:
+def worker_findings(workers: list[dict[str, Any]], queue: str, long_task_seconds: float,
+                    check_queue_consumed: bool = False) -> list[dict[str, Any]]:
     found = []
     if not workers:
         found.append(finding(
@@ -93,7 +94,7 @@ def worker_findings(workers: list[dict[str, Any]], queue: str, long_task_seconds
         ))
         return found
     consuming = [worker["name"] for worker in workers if queue in worker["queues"]]
-    if not consuming:
+    if check_queue_consumed and not consuming:
         found.append(finding(
             "queue_not_consumed", "high",
             f"{len(workers)} workers answer but none consumes {queue!r}",

@@ -24,7 +24,8 @@ RUNBOOK_QUERIES = {
     "queue_depth": "sum(queue_depth)",
     "worker_active_count": "sum(worker_active_count)",
     "success_per_second": 'sum(rate(enhancement_requests_total{status="success"}[5m]))',
-    "failure_per_second": 'sum(rate(enhancement_requests_total{status="failure"}[5m]))',
+    # No failure series yet means no failures: 0, not "no data" (success_per_second still says if the metric is gone).
+    "failure_per_second": 'sum(rate(enhancement_requests_total{status="failure"}[5m])) or vector(0)',
     "success_rate_percent": "avg(enhancement_success_rate)",
     "p95_latency_seconds": "histogram_quantile(0.95, sum by (le) (rate(enhancement_duration_seconds_bucket[5m])))",
     "worker_memory_bytes": 'sum by (pod) (container_memory_usage_bytes{pod=~"celery-worker.*"})',

@@ -15,7 +15,7 @@ description:
     for their active tasks (and how long each has run), pool size, processed counts and the queues they
     consume. Needs only the broker's address - no application code.
   - No worker answering gives the finding C(queue_no_workers) (critical; follow worker_failures). Workers
-    that answer but do not consume the queue give C(queue_not_consumed); tasks running longer than
+    that answer but do not consume the queue give C(queue_not_consumed) (with O(check_queue_consumed)); tasks running longer than
     O(long_task_seconds) give C(worker_task_long_running).
   - Leaves the queue and its jobs untouched - the broadcast travels on Celery's own control channel.
 author:
@@ -33,6 +33,12 @@ options:
     description: Active tasks running longer than this are reported.
     type: float
     default: 300
+  check_queue_consumed:
+    description:
+      - Report C(queue_not_consumed) when no worker consumes O(queue) as a Celery queue.
+      - Leave off for the plain JSON layout, whose list the workers read outside Celery's queue machinery.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - aiagents.runbooks.redis
   - aiagents.runbooks.attributes.info
@@ -96,6 +102,7 @@ def main() -> None:
             "queue": {"type": "str", "default": "enhancement_queue"},
             "timeout": {"type": "float", "default": 1.0},
             "long_task_seconds": {"type": "float", "default": 300},
+            "check_queue_consumed": {"type": "bool", "default": False},
         },
         mutually_exclusive=_redis.redis_mutually_exclusive(),
         supports_check_mode=True,
@@ -118,7 +125,8 @@ def main() -> None:
         worker_count=len(workers),
         workers=workers,
         active_tasks=sum(len(worker["active"]) for worker in workers),
-        findings=sort_findings(_celery.worker_findings(workers, params["queue"], params["long_task_seconds"])),
+        findings=sort_findings(_celery.worker_findings(
+            workers, params["queue"], params["long_task_seconds"], params["check_queue_consumed"])),
     )
 
 

@@ -1,0 +1,111 @@
+# Copyright: (c) 2026, AI Agents Platform operations team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Judgements that combine several checks' results (no I/O: they run on the controller)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: queue_judgement
+short_description: Judge throughput, time to drain and worker count for the high_queue_depth runbook
+version_added: 1.0.0
+description:
+  - Combines M(aiagents.runbooks.redis_queue_info), M(aiagents.runbooks.prometheus_info) and
+    M(aiagents.runbooks.celery_workers_info) results into the runbook's throughput findings
+    (C(queue_low_throughput), C(queue_few_workers)) and an estimated time to drain.
+positional: metrics, workers
+options:
+  _input:
+    description: The registered result of redis_queue_info.
+    type: dict
+    required: true
+  metrics:
+    description: The registered result of prometheus_info.
+    type: dict
+    required: true
+  workers:
+    description: The registered result of celery_workers_info.
+    type: dict
+    required: true
+  min_throughput:
+    description: Successful jobs per second below which the workers are struggling.
+    type: float
+    default: 1.0
+  min_workers:
+    description: Live workers expected.
+    type: int
+    default: 2
+  depth_elevated:
+    description: Depth from which throughput matters.
+    type: int
+    default: 50
+"""
+
+EXAMPLES = r"""
+judgement: "{{ queue | aiagents.runbooks.queue_judgement(metrics, workers, min_throughput=1.0) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: depth, trend, throughput_per_second, drain_seconds and findings.
+  type: dict
+"""
+
+from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
+
+
+def _value(result, *path):
+    for key in path:
+        if not isinstance(result, dict) or key not in result:
+            return None
+        result = result[key]
+    return result
+
+
+def queue_judgement(queue, metrics, workers, min_throughput=1.0, min_workers=2, depth_elevated=50):
+    depth = _value(queue, "depth")
+    throughput = _value(metrics, "metrics", "success_per_second", "value")
+    worker_count = _value(workers, "worker_count")
+    trend = _value(metrics, "queue_trend", "classification") or "unknown"
+    found = []
+    if depth is not None and throughput is not None and throughput < min_throughput and depth >= depth_elevated:
+        found.append(finding(
+            "queue_low_throughput", "medium",
+            f"workers complete {throughput:.2f} jobs/s (< {min_throughput:g}/s) with {depth} queued; trend {trend}",
+            {"throughput_per_second": throughput, "depth": depth, "trend": trend},
+            "Check worker logs for rising failures and slow jobs (database_connection_issues, api_timeout).",
+        ))
+    if worker_count is not None and 0 < worker_count < min_workers:
+        found.append(finding(
+            "queue_few_workers", "medium", f"{worker_count} workers answer ({min_workers}+ expected)",
+            {"workers": worker_count}, "Scale the workers; if they do not start, follow worker_failures.",
+            runbook="worker_failures",
+        ))
+    drain = round(depth / throughput) if depth and throughput else None
+    return {"depth": depth, "trend": trend, "throughput_per_second": throughput, "drain_seconds": drain,
+            "workers": worker_count, "findings": found}
+
+
+def invalid_settings(containers, expected):
+    """{name: bad value} for worker settings in `expected` whose value is not a whole number."""
+    bad = {}
+    for container in containers or []:
+        for key, value in (container.get("env") or {}).items():
+            if key in expected and not str(value).strip().isdigit():
+                bad[key] = value
+    return bad
+
+
+def config_findings(bad, expected):
+    """A worker_config_invalid finding naming each bad setting and the value it will be reset to."""
+    if not bad:
+        return []
+    described = ", ".join(f"{key}={value!r} (expected a number, e.g. {expected[key]})" for key, value in bad.items())
+    return [finding("worker_config_invalid", "high", f"workers are configured with invalid settings: {described}",
+                    {"invalid": bad, "reset_to": {key: expected[key] for key in bad}},
+                    "Fix the settings (env/secret) and do a rolling restart of the workers.")]
+
+
+class FilterModule:
+    def filters(self):
+        return {"queue_judgement": queue_judgement, "invalid_settings": invalid_settings,
+                "config_findings": config_findings}

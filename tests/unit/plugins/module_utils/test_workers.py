@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from ansible_collections.aiagents.runbooks.plugins.module_utils._workers import analyse_logs, worker_findings
+
+LOGS = """\
+[2026-11-27 10:00:00] celery@w1 ready.
+processing tenant_id=acme-corp ticket_id=TICKET-7
+[2026-11-27 10:00:05] celery@w1 ready.
+processing tenant_id=acme-corp ticket_id=TICKET-7
+MemoryError
+[2026-11-27 10:00:09] celery@w1 ready.
+Traceback (most recent call last):
+  File "worker.py", line 3, in run
+ValueError: invalid DATABASE_POOL_SIZE='ten': expected an integer
+redis.exceptions.ConnectionError: Error 111 connecting to redis:6379. Connection refused.
+""".splitlines()
+
+
+def worker(name, **overrides):
+    record = {"name": name, "state": "running", "running": True, "restart_count": 0, "exit_code": 0,
+              "oom_killed": False, "memory_limit_bytes": 536870912, "signals": analyse_logs([])}
+    record.update(overrides)
+    return record
+
+
+def test_logs_reveal_oom_exception_dependency_and_the_job_before_each_restart():
+    signals = analyse_logs(LOGS)
+    assert signals["oom"] == 1
+    assert "ValueError: invalid DATABASE_POOL_SIZE='ten': expected an integer" in signals["exception_lines"]
+    assert signals["exceptions"]["MemoryError"] == 1
+    assert "ConnectionError" in signals["exceptions"]
+    assert signals["dependency_errors"] and "Connection refused" in signals["dependency_errors"][0]
+    assert signals["last_ticket_before_restart"] == ["TICKET-7", "TICKET-7"]
+
+
+def test_findings_from_state_and_logs():
+    workers = [worker("w1", state="restarting", running=False, restart_count=6, exit_code=137, oom_killed=True,
+                      signals=analyse_logs(LOGS)),
+               worker("w2", state="exited", running=False, exit_code=139)]
+    ids = {item["id"]: item for item in worker_findings(workers)}
+    assert set(ids) == {"workers_all_down", "worker_crash_loop", "worker_oom_killed", "worker_segfault",
+                        "worker_exception", "worker_dependency_unreachable", "worker_poison_job"}
+    assert ids["workers_all_down"]["severity"] == "critical"
+    assert "TICKET-7" in ids["worker_poison_job"]["summary"]
+    assert ids["worker_dependency_unreachable"]["runbook"] == "database_connection_issues"
+
+
+def test_healthy_workers_have_no_findings():
+    assert worker_findings([worker("w1"), worker("w2")]) == []
+
+
+def test_a_normal_stop_is_information_only():
+    found = worker_findings([worker("w1"), worker("w2", state="exited", running=False, exit_code=143)])
+    assert [(item["id"], item["severity"]) for item in found] == [("worker_sigterm", "info")]
