@@ -105,7 +105,25 @@ def config_findings(bad, expected):
                     "Fix the settings (env/secret) and do a rolling restart of the workers.")]
 
 
+def pool_findings(containers, pool_range, overflow_range):
+    """db_pool_misconfigured when a worker's DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW leave the normal range."""
+    wrong = {}
+    for container in containers or []:
+        env = container.get("env") or {}
+        for key, bounds in (("DATABASE_POOL_SIZE", pool_range), ("DATABASE_MAX_OVERFLOW", overflow_range)):
+            value = str(env.get(key, "")).strip()
+            if value.isdigit() and not int(bounds["min"]) <= int(value) <= int(bounds["max"]):
+                wrong[key] = {"value": int(value), "normal": f"{bounds['min']}-{bounds['max']}"}
+    if not wrong:
+        return []
+    described = ", ".join(f"{key}={item['value']} (normal {item['normal']})" for key, item in wrong.items())
+    return [finding("db_pool_misconfigured", "medium", f"workers' connection pool is outside the normal range: {described}",
+                    {"settings": wrong},
+                    "Set DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW back in range (20/30 when the pool is exhausted) "
+                    "and restart the workers.")]
+
+
 class FilterModule:
     def filters(self):
         return {"queue_judgement": queue_judgement, "invalid_settings": invalid_settings,
-                "config_findings": config_findings}
+                "config_findings": config_findings, "pool_findings": pool_findings}
