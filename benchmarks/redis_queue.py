@@ -19,10 +19,10 @@ import base64
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,14 +87,19 @@ def fill(server: RedisServer, items, layout: str) -> float:
 
 
 def measure(command: list[str] | str, shell: bool = False, env: dict | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB, largest process of the tree) and stdout of a command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.monotonic()
-    done = subprocess.run(command, shell=shell, capture_output=True, text=True, env=env, check=True)
-    wall = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is a high-water mark across runs: only trust a rise.
-    return wall, (peak / 1024 if peak > before else float("nan")), done.stdout
+    """Wall seconds, peak RSS (MiB, largest process of the tree) and stdout of a command.
+
+    GNU time reports the peak of the command's own process tree, so each
+    command is measured on its own (our RUSAGE_CHILDREN is a high-water mark).
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        argv = ["/usr/bin/time", "-f", "%M", "-o", rss.name]
+        argv += ["sh", "-c", command] if shell else list(command)
+        started = time.monotonic()
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+        wall = time.monotonic() - started
+        peak_kib = float(rss.read().strip().splitlines()[-1])
+    return wall, peak_kib / 1024, done.stdout
 
 
 def slowest_command(server: RedisServer) -> tuple[float, str]:

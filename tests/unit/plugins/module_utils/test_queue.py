@@ -64,5 +64,15 @@ def test_timestamps(value, expected):
 
 
 def test_page_size_adapts_to_item_size():
-    assert _queue.page_size_for([b"x" * 200] * 10, 1000) == _queue.PAGE_MAX
+    assert _queue.page_size_for([b"x" * 200] * 10, 1000) == min(_queue.PAGE_MAX, _queue.PAGE_TARGET_BYTES // 200)
+    assert _queue.page_size_for([b"x" * 20] * 10, 1000) == _queue.PAGE_MAX
     assert _queue.page_size_for([b"x" * (1 << 20)], 1000) == _queue.PAGE_MIN
+
+
+def test_a_page_of_envelopes_is_cut_item_for_item_and_a_bad_item_forces_the_careful_path():
+    page = [envelope({"tenant_id": f"t{n}", "ticket_id": f"T-{n}"}, headers={"id": f"task-{n}"}) for n in range(5)]
+    assert [job["ticket_id"] for job in _queue.parse_celery_page(page)] == [f"T-{n}" for n in range(5)]
+    assert [job["task_id"] for job in _queue.parse_celery_page(page)] == [f"task-{n}" for n in range(5)]
+    mixed = page[:2] + [b'{"body": "bm90IGpzb24=", "properties": {"body_encoding": "base64"}}'] + page[2:]
+    jobs = _queue.parse_celery_page(mixed)
+    assert [job and job["ticket_id"] for job in jobs] == ["T-0", "T-1", None, "T-2", "T-3", "T-4"]
