@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -114,6 +113,3 @@ def worker_findings(workers: list[dict[str, Any]], queue: str, long_task_seconds
         ))
     return found
 
-
-def now() -> float:
-    return time.time()

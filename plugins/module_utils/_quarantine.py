@@ -88,7 +88,7 @@ def find_queued(client, queue: str, fmt: str, ticket_ids: set[str], task_ids: se
                 limit: int) -> list[tuple[str, bytes, dict[str, Any] | None]]:
     """(list key, raw item, parsed job) for each selected job still queued."""
     parse_page = _queue.PAGE_PARSERS[fmt]
-    keys = [key for key in _queue.priority_keys(queue) if client.type(key) in (b"list", "list")]
+    keys = [key for key, kind in _queue.key_types(client, _queue.priority_keys(queue)).items() if kind == "list"]
     selected: list[tuple[str, bytes, dict[str, Any] | None]] = []
     if oldest:
         base = queue if queue in keys else None

@@ -89,6 +89,8 @@ findings:
             "runbook": "worker_failures"}]
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _celery, _redis
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
@@ -119,7 +121,7 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     except Exception as exc:
         module.fail_json(msg=str(_redis.translate(exc, "inspect", target)))
-    workers = _celery.describe_workers(raw, _celery.now())
+    workers = _celery.describe_workers(raw, time.time())
     module.exit_json(
         changed=False,
         worker_count=len(workers),
