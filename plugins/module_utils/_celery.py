@@ -112,4 +112,3 @@ def worker_findings(workers: list[dict[str, Any]], queue: str, long_task_seconds
             "database runbook, slow llm_synthesis to api_timeout.",
         ))
     return found
-
