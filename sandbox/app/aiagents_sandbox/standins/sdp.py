@@ -1,7 +1,10 @@
 """ServiceDesk Plus stand-in: tickets, work notes, bearer auth.
 
 Valid keys are every `api_key` of the `sdp-credentials` and `tenant-*-sdp`
-secrets, re-read per request (onboarding adds keys at run time). Any ticket id
+secrets, re-read per request, plus keys issued through the control port
+(`POST /keys`): those stand for the technician key an MSP generates in its own
+SDP console, which exists before the platform stores it (onboarding checks it
+first). Any ticket id
 exists (created on first read); notes are kept in memory and can be listed
 through the API or, unauthenticated, on the control port (`GET /notes`).
 A "poison" ticket (control `POST /poison`) carries a huge attachment.
@@ -38,6 +41,7 @@ class ServiceDeskPlus(StandIn):
         self.tickets: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.poison: set[str] = set()
+        self.issued: set[str] = set()
         self.data_lock = threading.Lock()
 
     def error_body(self, status: int) -> Any:
@@ -63,6 +67,8 @@ class ServiceDeskPlus(StandIn):
 
     def handle(self, request: Request) -> Response:
         keys = all_secret_values("api_key", "tenant-") | all_secret_values("api_key", "sdp-credentials")
+        with self.data_lock:
+            keys |= self.issued
         if request.bearer is None or request.bearer not in keys:
             return _fail(401, 4001, "Invalid or expired token")
         parts = request.path.strip("/").split("/")
@@ -99,6 +105,13 @@ class ServiceDeskPlus(StandIn):
         if request.path == "/notes":
             with self.data_lock:
                 return 200, {"notes": self.notes}, {}
+        if request.path == "/keys" and request.method == "POST":
+            key = str(request.json().get("api_key") or "")
+            if len(key) < 16:
+                return 400, {"error": "api_key of 16+ characters required"}, {}
+            with self.data_lock:
+                self.issued.add(key)
+                return 200, {"issued": len(self.issued)}, {}
         if request.path == "/poison":
             ticket_id = request.json().get("ticket_id", "") if request.method != "GET" else ""
             with self.data_lock:
