@@ -11,9 +11,10 @@ short_description: Write the runbook report (JSON and Markdown) of every runbook
 version_added: 1.0.0
 description:
   - Active for plays that set C(runbook_name). Records each task as a step with its status and duration,
-    collects the C(findings) every check returns, records changed C(resolve) tasks as actions, applies the
-    runbook's escalation rules and writes C(<report_dir>/<runbook>/latest.json), a timestamped copy and a
-    Markdown rendering.
+    collects the C(findings) every check returns, records the changed tasks of acting phases (C(resolve),
+    C(onboard), C(verify), C(rollback), from C(--tags); a play's C(runbook_default_mode) otherwise) as
+    actions, applies the runbook's escalation rules, says whether the run succeeded (C(result)) and writes
+    C(<report_dir>/<runbook>/latest.json), a timestamped copy and a Markdown rendering.
   - The report is written even when a step fails, so a run that could not finish still leaves its evidence.
   - C(report_dir) is the play variable C(runbooks_report_dir) (C(-e runbooks_report_dir=DIR)), by default
     C(reports/) beside the playbooks directory.
@@ -30,6 +31,12 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _escalation
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
+
+
+# The phase a run is in, from its --tags (first match); plays name their default.
+MODES = ("resolve", "rollback", "onboard", "verify", "validate", "diagnose")
+# Phases that change the platform: their changed tasks are the run's actions.
+ACTING_MODES = ("resolve", "rollback", "onboard", "verify")
 
 
 def _iso(epoch: float) -> str:
@@ -69,10 +76,11 @@ class CallbackModule(CallbackBase):
         if not name or self.report is not None:
             return
         tags = context.CLIARGS.get("tags") or ()
+        mode = next((tag for tag in MODES if tag in tags), str(variables.get("runbook_default_mode") or "diagnose"))
         report_dir = variables.get("runbooks_report_dir") or os.path.join(os.path.dirname(self.playbook_dir), "reports")
         self.report = {
             "runbook": str(name),
-            "mode": "resolve" if "resolve" in tags else "diagnose",
+            "mode": mode,
             "check_mode": bool(context.CLIARGS.get("check")),
             "platform": str(variables.get("runbooks_platform", "docker")),
             "started_at": _iso(time.time()),
@@ -83,6 +91,7 @@ class CallbackModule(CallbackBase):
             "escalation": None,
             "actions": [],
             "verdict": None,
+            "result": "succeeded",
         }
 
     def v2_playbook_on_task_start(self, task, is_conditional) -> None:
@@ -113,7 +122,7 @@ class CallbackModule(CallbackBase):
         if status == "failed" and data.get("msg"):
             step["error"] = str(data["msg"])[:500]
         self.report["steps"].append(step)
-        if self.report["mode"] == "resolve" and data.get("changed") and status == "ok":
+        if self.report["mode"] in ACTING_MODES and data.get("changed") and status == "ok":
             self.report["actions"].append({"id": name, "changed": True,
                                            "check_mode": self.report["check_mode"],
                                            "detail": _detail(data)})
@@ -145,7 +154,9 @@ class CallbackModule(CallbackBase):
             return
         report = self.report
         report["findings"] = sort_findings(report["findings"])
-        report["escalation"] = _escalation.decide(report["findings"])
+        if stats.failures or stats.dark:
+            report["result"] = "failed"
+        report["escalation"] = _escalation.decide(report["findings"], report["runbook"])
         report["verdict"] = _escalation.verdict(report["findings"])
         report["finished_at"] = _iso(time.time())
         report["duration_s"] = round(time.monotonic() - report.pop("_started"), 3)
@@ -174,7 +185,7 @@ def render_markdown(report: dict) -> str:
     lines = [
         f"# Runbook {report['runbook']} ({report['mode']}{', check mode' if report['check_mode'] else ''})",
         "",
-        f"- Verdict: **{report['verdict']}**",
+        f"- Result: **{report['result']}**; verdict: **{report['verdict']}**",
         f"- Platform: {report['platform']}",
         f"- Ran: {report['started_at']} to {report['finished_at']} ({report['duration_s']} s)",
         f"- Escalation: {'**PAGE** - ' if escalation['page'] else ''}{escalation['severity']}: {escalation['action']}",
@@ -191,7 +202,7 @@ def render_markdown(report: dict) -> str:
                          f"{_cell(item.get('resolution', ''))}{follow} |")
     else:
         lines.append("None: every check passed.")
-    if report["actions"] or report["mode"] == "resolve":
+    if report["actions"] or report["mode"] in ACTING_MODES:
         lines += ["", "## Actions", ""]
         lines += [f"- {action['id']}: {_cell(action['detail'])}" for action in report["actions"]] or ["- none taken"]
     lines += ["", "## Steps", "", "| step | status | seconds |", "|---|---|---|"]

@@ -50,7 +50,15 @@ _value:
   type: dict
 """
 
+import hashlib
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
+
+TENANT_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+MIN_SECRET_LENGTH = 32
 
 
 def _value(result, *path):
@@ -123,7 +131,83 @@ def pool_findings(containers, pool_range, overflow_range):
                     "and restart the workers.")]
 
 
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tenant_id_error(tenant_id):
+    """Why `tenant_id` is not a valid tenant id, or None."""
+    text = "" if tenant_id is None else str(tenant_id)
+    if not text:
+        return "tenant_id is required (lowercase letters, digits and hyphens, e.g. acme-corp)"
+    if len(text) > 50:
+        return f"tenant_id is {len(text)} characters long; at most 50 are allowed"
+    if not TENANT_ID.match(text):
+        return (f"tenant_id {text!r} is not valid: use lowercase letters, digits and hyphens only, "
+                "starting and ending with a letter or digit (e.g. acme-corp)")
+    return None
+
+
+def onboarding_input_errors(inputs, allow_http_loopback=False):
+    """One clear message per invalid onboarding input (an empty list when all are valid).
+
+    `inputs` holds tenant_id, name, sdp_url, sdp_api_key and webhook_secret. Secrets
+    are judged by length only and never quoted back."""
+    errors = []
+    problem = tenant_id_error(inputs.get("tenant_id"))
+    if problem:
+        errors.append(problem)
+    name = str(inputs.get("name") or "").strip()
+    if not name:
+        errors.append("name (the customer's display name) is required")
+    elif len(name) > 200:
+        errors.append(f"name is {len(name)} characters long; at most 200 are allowed")
+    url = str(inputs.get("sdp_url") or "")
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if not url:
+        errors.append("sdp_url is required (https://<customer>.sdpondemand.com or the customer's SDP)")
+    elif parts.scheme not in ("https", "http") or not host or parts.username or parts.password \
+            or parts.query or parts.fragment:
+        errors.append(f"sdp_url {url!r} is not a plain https URL with a host (no credentials, query or fragment)")
+    elif parts.scheme == "http" and not (allow_http_loopback and _is_loopback(host)):
+        errors.append(f"sdp_url {url!r} must use https: the API key would travel in clear text")
+    for key, label in (("sdp_api_key", "SDP API key"), ("webhook_secret", "webhook secret")):
+        value = inputs.get(key)
+        if value is None or str(value) == "":
+            errors.append(f"the {label} is missing: give it from a vault file (-e @tenant.vault.yml) or at the prompt")
+        elif key == "webhook_secret" and len(str(value)) < MIN_SECRET_LENGTH:
+            errors.append(f"the {label} is {len(str(value))} characters long; at least {MIN_SECRET_LENGTH} are "
+                          "required (openssl rand -hex 32)")
+        elif any(ch.isspace() for ch in str(value)):
+            errors.append(f"the {label} contains whitespace; paste it without spaces or line breaks")
+    return errors
+
+
+def secret_matches(stat_results, data):
+    """True when every key of `data` has a file (ansible.builtin.stat results with sha256
+    checksums, looped over the keys) holding its value, with or without a final newline."""
+    if not data:
+        return False
+    checksums = {item.get("item"): (item.get("stat") or {}).get("checksum") for item in stat_results or []}
+    for key, value in data.items():
+        text = str(value).encode()
+        if checksums.get(key) not in (hashlib.sha256(text).hexdigest(), hashlib.sha256(text + b"\n").hexdigest()):
+            return False
+    return True
+
+
 class FilterModule:
     def filters(self):
         return {"queue_judgement": queue_judgement, "invalid_settings": invalid_settings,
-                "config_findings": config_findings, "pool_findings": pool_findings}
+                "config_findings": config_findings, "pool_findings": pool_findings,
+                "tenant_id_error": tenant_id_error, "onboarding_input_errors": onboarding_input_errors,
+                "secret_matches": secret_matches}

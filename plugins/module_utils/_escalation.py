@@ -49,12 +49,23 @@ RULES: dict[str, tuple[bool, str]] = {
 }
 
 
-def decide(findings: list[dict[str, Any]]) -> dict[str, Any]:
+# Runbooks that change the platform on request rather than answer an incident:
+# what they find stops the change; nobody is paged for it.
+NOT_INCIDENTS = {
+    "tenant_onboarding": "Not an incident: onboarding stopped; fix what the finding names (credentials, "
+                         "reachability, platform health) and run it again.",
+}
+
+
+def decide(findings: list[dict[str, Any]], runbook: str | None = None) -> dict[str, Any]:
     """{severity, page, action, reason} for the run, from its findings."""
     ordered = sort_findings(findings)
     if not ordered or severity_rank(ordered[0]["severity"]) < severity_rank("low"):
         return {"severity": "info", "page": False, "action": "No escalation.", "reason": "no findings above info"}
     worst = ordered[0]
+    if runbook in NOT_INCIDENTS:
+        return {"severity": worst["severity"], "page": False, "action": NOT_INCIDENTS[runbook],
+                "reason": f"{worst['id']}: {worst['summary']}"}
     paging = [item for item in ordered if RULES.get(item["id"], (False, ""))[0]
               or item["severity"] == "critical"]
     lead = paging[0] if paging else worst

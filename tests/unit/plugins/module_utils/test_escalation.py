@@ -28,3 +28,11 @@ def test_low_findings_alone_do_not_degrade_or_page():
     findings = [finding("metric_no_data", "low", "no data"), finding("worker_sigterm", "info", "stopped")]
     assert verdict(findings) == "healthy"
     assert decide(findings)["page"] is False
+
+
+def test_onboarding_findings_never_page():
+    findings = [finding("api_auth_invalid", "critical", "ServiceDesk Plus (new-msp) refuses the API key (401)")]
+    assert decide(findings)["page"] is True
+    decision = decide(findings, "tenant_onboarding")
+    assert decision["page"] is False and decision["action"].startswith("Not an incident")
+    assert decision["reason"].startswith("api_auth_invalid")
