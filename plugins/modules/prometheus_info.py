@@ -116,6 +116,8 @@ findings:
             "evidence": {}, "resolution": "Check the exporter is scraped..."}]
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _prometheus
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
@@ -127,19 +129,25 @@ def collect(module: AnsibleModule, prometheus: _prometheus.Prometheus) -> dict:
     names = params["include"] or list(_prometheus.RUNBOOK_QUERIES)
     queries = {name: _prometheus.RUNBOOK_QUERIES[name] for name in names}
     queries.update(params["queries"] or {})
-    results = {name: prometheus.instant(query) for name, query in queries.items()}
     window = params["trend_window"]
-    ranged = prometheus.range(_prometheus.RUNBOOK_QUERIES["queue_depth"], window, params["trend_step"] or window / 60)
+    # Every request at once: a dozen sequential round trips are most of this module's time.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pending = {name: pool.submit(prometheus.instant, query) for name, query in queries.items()}
+        ranged_future = pool.submit(prometheus.range, _prometheus.RUNBOOK_QUERIES["queue_depth"], window,
+                                    params["trend_step"] or window / 60)
+        alerts_future, rules_future = pool.submit(prometheus.alerts), pool.submit(prometheus.rules)
+        results = {name: future.result() for name, future in pending.items()}
+        ranged, all_alerts, rules = ranged_future.result(), alerts_future.result(), rules_future.result()
     points = ranged["series"][0]["points"] if ranged["status"] == "ok" else []
     queue_trend = {**_prometheus.trend(points, params["trend_min_change"]), "status": ranged["status"]}
-    alerts = [alert for alert in prometheus.alerts() if alert["state"] in ("pending", "firing")]
+    alerts = [alert for alert in all_alerts if alert["state"] in ("pending", "firing")]
     return {
         "reachable": True,
         "metrics": results,
         "queue_trend": queue_trend,
         "alerts": alerts,
         "alerts_firing": sorted({alert["name"] for alert in alerts if alert["state"] == "firing"}),
-        "alert_rules": prometheus.rules(),
+        "alert_rules": rules,
         "findings": _prometheus.query_findings(prometheus.url, results),
     }
 
