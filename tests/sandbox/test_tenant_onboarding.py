@@ -40,7 +40,7 @@ def snapshot(sandbox) -> dict:
 def issued_key(sandbox, tmp_path) -> str:
     """A key the SDP stand-in accepts, issued the way an MSP issues one in its SDP console."""
     path = tmp_path / "sdp.key"
-    sandbox.cli("sdp-key", str(path))
+    sandbox.cli("issue-key", "sdp", str(path))
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     return path.read_text().strip()
 
@@ -84,6 +84,11 @@ def test_onboard_prove_rerun_and_roll_back_exactly(clean, run_playbook, inputs, 
     sandbox = clean
     before = snapshot(sandbox)
     ticket = inputs["tenant_onboarding_test_ticket_id"]
+
+    checked = run_playbook(PLAYBOOK, {**inputs, "runbooks_report_dir": str(tmp_path)}, check=True)
+    assert checked.rc == 0, checked.stdout[-4000:]
+    assert report(tmp_path)["check_mode"] is True and "Create the tenant row" in str(report(tmp_path)["actions"])
+    assert snapshot(sandbox) == before
 
     first = run_playbook(PLAYBOOK, {**inputs, "runbooks_report_dir": str(tmp_path)}, verbosity=3)
     assert first.rc == 0, first.stdout[-4000:]

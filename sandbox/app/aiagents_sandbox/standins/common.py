@@ -6,6 +6,11 @@ Faults (POST /faults on the control port, DELETE /faults to heal):
   status      answer every request with this status (401/403/429/5xx)
   hang        accept, read the request, never answer (until healed)
   refuse      close the listening socket: clients get "connection refused"
+
+API keys, as the provider's console manages them (control port):
+  POST /keys {"api_key"}       issue a key (valid until revoked)
+  POST /revoke {"secret"}      revoke the key the platform's secret holds now
+  DELETE /revoke               lift every revocation
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from ..config import env, env_int
+from ..config import env, env_int, read_secret
 
 log = logging.getLogger("standin")
 
@@ -72,6 +77,8 @@ class StandIn:
         self.faults = Faults()
         self.lock = threading.Lock()
         self.api: Server | None = None
+        self.issued: set[str] = set()
+        self.revoked: set[str] = set()
 
     # -- to override
     def handle(self, request: Request) -> Response:
@@ -84,6 +91,34 @@ class StandIn:
         return {"Retry-After": "20"} if status == 429 else {}
 
     def control(self, request: Request) -> Response | None:
+        return None
+
+    def key_valid(self, key: str | None, known: set[str]) -> bool:
+        """A bearer key is valid when the platform's secrets hold it (`known`) or it
+        was issued, and it has not been revoked."""
+        with self.lock:
+            return bool(key) and (key in known or key in self.issued) and key not in self.revoked
+
+    def _keys_route(self, request: Request) -> Response | None:
+        if request.path == "/keys" and request.method == "POST":
+            key = str(request.json().get("api_key") or "")
+            if len(key) < 16:
+                return 400, {"error": "api_key of 16+ characters required"}, {}
+            with self.lock:
+                self.issued.add(key)
+                self.revoked.discard(key)
+            return 200, {"issued": len(self.issued)}, {}
+        if request.path == "/revoke" and request.method == "POST":
+            key = read_secret(str(request.json().get("secret") or ""), "api_key")
+            if not key:
+                return 404, {"error": "no such secret or it holds no api_key"}, {}
+            with self.lock:
+                self.revoked.add(key)
+            return 200, {"revoked": len(self.revoked)}, {}
+        if request.path == "/revoke" and request.method == "DELETE":
+            with self.lock:
+                self.revoked.clear()
+            return 200, {"revoked": 0}, {}
         return None
 
     # -- machinery
@@ -153,7 +188,7 @@ class StandIn:
             elif request.method == "DELETE":
                 self.set_faults(Faults())
             return 200, asdict(self.faults), {}
-        answer = self.control(request)
+        answer = self._keys_route(request) or self.control(request)
         return answer if answer is not None else (404, {"error": "not found"}, {})
 
     def set_faults(self, faults: Faults) -> None:

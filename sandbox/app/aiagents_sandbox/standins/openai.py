@@ -1,6 +1,6 @@
 """OpenAI stand-in: `/v1/models` and `/v1/chat/completions` with the real
 response and error shapes. The valid key is the `openai-credentials` secret's
-`api_key`. Every completion takes OPENAI_BASE_LATENCY_MS, like a real LLM."""
+`api_key` (or one issued on the control port), unless revoked. Every completion takes OPENAI_BASE_LATENCY_MS, like a real LLM."""
 from __future__ import annotations
 
 import time
@@ -38,7 +38,8 @@ class OpenAI(StandIn):
         return _error(status)
 
     def handle(self, request: Request) -> Response:
-        if request.bearer is None or request.bearer != read_secret("openai-credentials", "api_key"):
+        current = read_secret("openai-credentials", "api_key")
+        if not self.key_valid(request.bearer, {current} if current else set()):
             return 401, _error(401), {}
         if request.path == "/v1/models" and request.method == "GET":
             return 200, {"object": "list", "data": [

@@ -2,9 +2,9 @@
 
 Valid keys are every `api_key` of the `sdp-credentials` and `tenant-*-sdp`
 secrets, re-read per request, plus keys issued through the control port
-(`POST /keys`): those stand for the technician key an MSP generates in its own
-SDP console, which exists before the platform stores it (onboarding checks it
-first). Any ticket id
+(`POST /keys`, see common.py): those stand for the technician key an MSP
+generates in its own SDP console, which exists before the platform stores it
+(onboarding checks it first). Any ticket id
 exists (created on first read); notes are kept in memory and can be listed
 through the API or, unauthenticated, on the control port (`GET /notes`).
 A "poison" ticket (control `POST /poison`) carries a huge attachment.
@@ -41,7 +41,6 @@ class ServiceDeskPlus(StandIn):
         self.tickets: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.poison: set[str] = set()
-        self.issued: set[str] = set()
         self.data_lock = threading.Lock()
 
     def error_body(self, status: int) -> Any:
@@ -67,9 +66,7 @@ class ServiceDeskPlus(StandIn):
 
     def handle(self, request: Request) -> Response:
         keys = all_secret_values("api_key", "tenant-") | all_secret_values("api_key", "sdp-credentials")
-        with self.data_lock:
-            keys |= self.issued
-        if request.bearer is None or request.bearer not in keys:
+        if not self.key_valid(request.bearer, keys):
             return _fail(401, 4001, "Invalid or expired token")
         parts = request.path.strip("/").split("/")
         if parts[:3] != ["api", "v3", "tickets"]:
@@ -105,13 +102,6 @@ class ServiceDeskPlus(StandIn):
         if request.path == "/notes":
             with self.data_lock:
                 return 200, {"notes": self.notes}, {}
-        if request.path == "/keys" and request.method == "POST":
-            key = str(request.json().get("api_key") or "")
-            if len(key) < 16:
-                return 400, {"error": "api_key of 16+ characters required"}, {}
-            with self.data_lock:
-                self.issued.add(key)
-                return 200, {"issued": len(self.issued)}, {}
         if request.path == "/poison":
             ticket_id = request.json().get("ticket_id", "") if request.method != "GET" else ""
             with self.data_lock:
