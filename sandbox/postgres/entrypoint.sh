@@ -9,6 +9,7 @@ mkdir -p "$PGDATA" /var/run/postgresql
 chown -R postgres:postgres "$PGDATA" /var/run/postgresql
 chmod 700 "$PGDATA"
 as_pg() { runuser -u postgres -- "$@"; }
+fingerprint="$(cat "$secrets/admin_password" "$secrets/app_password" | sha256sum | cut -d' ' -f1)"
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "initialising $POSTGRES_DB"
@@ -30,7 +31,24 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     psql_init -f /opt/aiagents/postgres/rls.sql
     psql_init -f /opt/aiagents/postgres/seed.sql
     as_pg pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    printf '%s\n' "$fingerprint" > "$PGDATA/.aiagents-secrets"
     echo "initialised"
+fi
+
+# The passwords follow the secret files, also for a data directory kept from
+# an earlier checkout whose secrets differed (the volume outlives `sandbox`'s
+# secrets/ directory). A socket-only start, so nothing can connect meanwhile.
+if [ "$(cat "$PGDATA/.aiagents-secrets" 2>/dev/null)" != "$fingerprint" ]; then
+    as_pg pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -p $POSTGRES_PORT" -w start >/dev/null
+    as_pg psql -q -p "$POSTGRES_PORT" -U "$POSTGRES_ADMIN_USER" -d postgres -v ON_ERROR_STOP=1 \
+        -v admin_user="$POSTGRES_ADMIN_USER" -v admin_password="$(cat "$secrets/admin_password")" \
+        -v app_user="$POSTGRES_APP_USER" -v app_password="$(cat "$secrets/app_password")" <<'SQL'
+ALTER ROLE :"admin_user" PASSWORD :'admin_password';
+ALTER ROLE :"app_user" PASSWORD :'app_password';
+SQL
+    as_pg pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    printf '%s\n' "$fingerprint" > "$PGDATA/.aiagents-secrets"
+    echo "role passwords set from the secret files"
 fi
 
 exec runuser -u postgres -- postgres -D "$PGDATA" \
