@@ -12,12 +12,14 @@ VENV=${VENV:-$ROOT/.venv}
 PYTHON=${PYTHON:-python3}
 APT_PACKAGES=(docker.io redis-server postgresql prometheus debootstrap make shellcheck)
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/aiagents-dockerd.log}
+OS_RELEASE=${AIAGENTS_OS_RELEASE:-/etc/os-release}  # another file lets tests play a non-Debian system
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
 
 is_debian_root() {
-  [[ -r /etc/os-release ]] && . /etc/os-release && [[ ${ID:-} == debian && $(id -u) == 0 ]]
+  # shellcheck source=/dev/null
+  [[ -r $OS_RELEASE ]] && . "$OS_RELEASE" && [[ ${ID:-} == debian && $(id -u) == 0 ]]
 }
 
 missing_apt_packages() {
@@ -47,6 +49,14 @@ report_missing_elsewhere() {
     || problems+=("PostgreSQL 15 server binaries: initdb, postgres (package postgresql-15)")
   command -v prometheus >/dev/null || problems+=("prometheus (package prometheus)")
   command -v docker >/dev/null || problems+=("Docker Engine with the docker CLI (https://docs.docker.com/engine/install/)")
+  command -v debootstrap >/dev/null \
+    || problems+=("debootstrap (package debootstrap): builds the sandbox's base image, no registry is needed")
+  command -v shellcheck >/dev/null \
+    || problems+=("shellcheck (package shellcheck / brew install shellcheck): ansible-test sanity skips shell checks without it")
+  command -v make >/dev/null || problems+=("make (package make)")
+  if command -v "$PYTHON" >/dev/null && ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
+    problems+=("the venv module with ensurepip for $PYTHON (package python3-venv)")
+  fi
   if ((${#problems[@]})); then
     printf 'bootstrap: this is not Debian as root, so nothing was installed. Missing:\n' >&2
     printf '  - %s\n' "${problems[@]}" >&2
