@@ -26,26 +26,31 @@ def broker_url(params: dict[str, Any]) -> str:
     return f"{scheme}://{auth}{params.get('host') or '127.0.0.1'}:{params.get('port') or 6379}/{params.get('db') or 0}"
 
 
-def inspect_workers(url: str, timeout: float) -> dict[str, dict[str, Any]]:
+def inspect_workers(url: str, timeout: float, confirm_timeout: float = 0.0) -> tuple[dict[str, dict[str, Any]], int]:
     """Broadcast ping, then ask only the workers that answered for the rest.
 
-    The ping waits the whole timeout (we cannot know how many workers exist);
-    the follow-up calls stop as soon as every pinged worker has replied.
+    The ping waits the whole timeout (we cannot know how many workers exist),
+    so runbooks keep it short; when nobody answers in it, one more ping waits
+    `confirm_timeout` before "no workers" (a page) is concluded. The
+    follow-up calls stop as soon as every pinged worker has replied.
+    Returns the workers and how many pings were sent.
     """
     app = Celery("aiagents_runbooks_inspect", broker=url, set_as_current=False)
     app.conf.broker_connection_retry_on_startup = False
     app.conf.broker_connection_max_retries = 1
     try:
         control = app.control
-        pinged = control.inspect(timeout=timeout).ping() or {}
+        pinged, pings = control.inspect(timeout=timeout).ping() or {}, 1
+        if not pinged and confirm_timeout > 0:
+            pinged, pings = control.inspect(timeout=confirm_timeout).ping() or {}, 2
         if not pinged:
-            return {}
+            return {}, pings
         inspect = control.inspect(timeout=timeout, limit=len(pinged), destination=list(pinged))
         active, stats, queues = inspect.active() or {}, inspect.stats() or {}, inspect.active_queues() or {}
     finally:
         app.close()
     return {name: {"ping": pinged.get(name), "active": active.get(name) or [], "stats": stats.get(name) or {},
-                   "queues": queues.get(name) or []} for name in sorted(pinged)}
+                   "queues": queues.get(name) or []} for name in sorted(pinged)}, pings
 
 
 def describe_workers(raw: dict[str, dict[str, Any]], now: float) -> list[dict[str, Any]]:

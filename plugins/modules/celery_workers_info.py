@@ -26,9 +26,17 @@ options:
     type: str
     default: enhancement_queue
   timeout:
-    description: Seconds to wait for ping replies (a worker busy with a long task may answer late).
+    description:
+      - Seconds to wait for ping replies. Every call waits this long, however many workers exist,
+        so keep it short; a worker that answers later is not counted.
     type: float
     default: 1.0
+  confirm_timeout:
+    description:
+      - When no worker answered within O(timeout), ping once more and wait this many seconds before
+        concluding C(queue_no_workers), a page. V(0) concludes at once.
+    type: float
+    default: 3.0
   long_task_seconds:
     description: Active tasks running longer than this are reported.
     type: float
@@ -64,6 +72,11 @@ worker_count:
   returned: always
   type: int
   sample: 2
+pings:
+  description: Pings sent - 2 when nobody answered the first and O(confirm_timeout) confirmed it.
+  returned: always
+  type: int
+  sample: 1
 workers:
   description: One entry per worker that answered.
   returned: always
@@ -103,6 +116,7 @@ def main() -> None:
             **_redis.redis_argument_spec(),
             "queue": {"type": "str", "default": "enhancement_queue"},
             "timeout": {"type": "float", "default": 1.0},
+            "confirm_timeout": {"type": "float", "default": 3.0},
             "long_task_seconds": {"type": "float", "default": 300},
             "check_queue_consumed": {"type": "bool", "default": False},
         },
@@ -116,7 +130,8 @@ def main() -> None:
     target = f"celery workers via {_redis.describe(params)}"
     try:
         _redis.connect(params).close()  # a clear message now beats kombu's reconnect loop later
-        raw = _celery.inspect_workers(_celery.broker_url(params), params["timeout"])
+        raw, pings = _celery.inspect_workers(_celery.broker_url(params), params["timeout"],
+                                      params["confirm_timeout"])
     except RunbookError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:
@@ -125,6 +140,7 @@ def main() -> None:
     module.exit_json(
         changed=False,
         worker_count=len(workers),
+        pings=pings,
         workers=workers,
         active_tasks=sum(len(worker["active"]) for worker in workers),
         findings=sort_findings(_celery.worker_findings(

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_a_live_worker_its_pool_queues_and_running_task(redis_server, celery_wor
         running = [task for worker in result["workers"] for task in worker["active"]]
         if (running and running[0]["runtime_seconds"] > 1) or time.monotonic() > deadline:
             break
-    assert result["worker_count"] == 1
+    assert result["worker_count"] == 1 and result["pings"] == 1
     worker = result["workers"][0]
     assert worker["name"] == "w1@runbooks-test" and worker["ping"] is True
     assert worker["queues"] == ["enhancement_queue"]
@@ -87,3 +88,35 @@ def test_a_dead_broker_is_one_clear_message(redis_server, run_module):
     run = run_module(MODULE, {"url": redis_server.url})
     assert run.rc != 0
     assert run.result["msg"].startswith(f"connect to redis at 127.0.0.1:{redis_server.port}/0: unreachable")
+
+
+def test_no_answer_is_confirmed_by_a_second_longer_ping(redis_server, run_module):
+    """Nobody answers the short ping: the confirming ping waits its own time
+    before the page-worthy queue_no_workers is concluded."""
+    for confirm, pings in ((0, 1), (2.0, 2)):
+        started = time.monotonic()
+        result = run_module(MODULE, {"url": redis_server.url, "timeout": 0.3, "confirm_timeout": confirm}).result
+        took = time.monotonic() - started
+        assert [f["id"] for f in result["findings"]] == ["queue_no_workers"]
+        assert result["pings"] == pings
+        assert took >= 0.3 + confirm, took
+
+
+def test_a_worker_that_answers_only_the_confirming_ping_is_counted(redis_server, celery_worker, run_module):
+    """A worker frozen (SIGSTOP) while the short ping is out cannot answer it;
+    thawed once that ping's window has passed, it answers the confirming one."""
+    os.killpg(celery_worker.pid, signal.SIGSTOP)
+    monitor = redis_server.client().monitor()
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(run_module, MODULE, {"url": redis_server.url, "timeout": 0.2, "confirm_timeout": 8})
+        with monitor as commands:
+            for command in commands.listen():
+                if command["command"].startswith("PUBLISH") and "pidbox" in command["command"]:
+                    break  # the first ping is out
+        time.sleep(0.6)  # its 0.2 s window is over
+        os.killpg(celery_worker.pid, signal.SIGCONT)
+        result = call.result(timeout=120).result
+    assert result["pings"] == 2, result
+    assert result["worker_count"] == 1
+    assert result["workers"][0]["name"] == "w1@runbooks-test"
+    assert result["findings"] == []
