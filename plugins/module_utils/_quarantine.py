@@ -77,15 +77,16 @@ def make_record(raw: bytes, job: dict[str, Any] | None, source: str, fmt: str, r
     return json.dumps(record, sort_keys=True).encode()
 
 
-def _matches(job: dict[str, Any] | None, ticket_ids: set[str], task_ids: set[str]) -> bool:
+def _matches(job: dict[str, Any] | None, ticket_ids: set[str], task_ids: set[str],
+             tenant_ids: frozenset[str] = frozenset()) -> bool:
     if not job:
         return False
     fields = _queue.job_fields(job)
-    return fields["ticket_id"] in ticket_ids or fields["task_id"] in task_ids
+    return fields["ticket_id"] in ticket_ids or fields["task_id"] in task_ids or fields["tenant_id"] in tenant_ids
 
 
 def find_queued(client, queue: str, fmt: str, ticket_ids: set[str], task_ids: set[str], oldest: int,
-                limit: int) -> list[tuple[str, bytes, dict[str, Any] | None]]:
+                limit: int, tenant_ids: frozenset[str] = frozenset()) -> list[tuple[str, bytes, dict[str, Any] | None]]:
     """(list key, raw item, parsed job) for each selected job still queued."""
     parse_page = _queue.PAGE_PARSERS[fmt]
     keys = [key for key, kind in _queue.key_types(client, _queue.priority_keys(queue)).items() if kind == "list"]
@@ -95,11 +96,11 @@ def find_queued(client, queue: str, fmt: str, ticket_ids: set[str], task_ids: se
         if base:
             items = client.lrange(base, 0, oldest - 1) if fmt == "plain" else client.lrange(base, -oldest, -1)[::-1]
             selected += [(base, raw, job) for raw, job in zip(items, parse_page(items))]
-    if ticket_ids or task_ids:
+    if ticket_ids or task_ids or tenant_ids:
         for key in keys:
             for items in _pages_away_from_producers(client, key, fmt):
                 for raw, job in zip(items, parse_page(items)):
-                    if _matches(job, ticket_ids, task_ids):
+                    if _matches(job, ticket_ids, task_ids, tenant_ids):
                         selected.append((key, raw, job))
                 if len(selected) >= limit:
                     break
@@ -127,9 +128,11 @@ def _pages_away_from_producers(client, key: str, fmt: str):
         page = _queue.page_size_for(items, page)
 
 
-def find_quarantined(client, quarantine_key: str, queue: str, ticket_ids: set[str],
-                     task_ids: set[str]) -> list[tuple[bytes, dict[str, Any]]]:
-    """(raw record, record) for each quarantined job of `queue` that is selected."""
+def find_quarantined(client, quarantine_key: str, queue: str, ticket_ids: set[str], task_ids: set[str],
+                     tenant_ids: frozenset[str] = frozenset(), reason: str | None = None
+                     ) -> list[tuple[bytes, dict[str, Any]]]:
+    """(raw record, record) for each quarantined job of `queue` that is selected
+    (and, when `reason` is given, was quarantined for exactly that reason)."""
     found = []
     start, page = 0, 500
     depth = client.llen(quarantine_key)
@@ -144,7 +147,10 @@ def find_quarantined(client, quarantine_key: str, queue: str, ticket_ids: set[st
                 continue
             if not isinstance(record, dict) or not str(record.get("source", "")).startswith(queue):
                 continue
-            if record.get("ticket_id") in ticket_ids or record.get("task_id") in task_ids:
+            if reason is not None and record.get("reason") != reason:
+                continue
+            if (record.get("ticket_id") in ticket_ids or record.get("task_id") in task_ids
+                    or record.get("tenant_id") in tenant_ids):
                 found.append((raw, record))
         start += len(items)
     return found
@@ -176,13 +182,15 @@ def quarantine(client, queue: str, quarantine_key: str, fmt: str, selected, reas
 
 
 def restore(client, quarantine_key: str, fmt: str, records, check_mode: bool) -> list[dict[str, Any]]:
+    """Each record's job back to the consumer's end. Newest first, so that
+    several restored jobs keep their order, the oldest to be taken next."""
     restored = []
     move = client.register_script(MOVE_BACK)
-    for raw_record, record in records:
+    for raw_record, record in reversed(records):
         described = {"ticket_id": record.get("ticket_id"), "tenant_id": record.get("tenant_id"),
                      "task_id": record.get("task_id"), "source": _queue.display_key(record["source"]),
                      "reason": record.get("reason"), "quarantined_at": record.get("quarantined_at")}
         push = CONSUMER_END[record.get("format") or fmt]["push"]
         if check_mode or move(keys=[record["source"], quarantine_key], args=[raw_record, decode_job(record), push]) == 1:
             restored.append(described)
-    return restored
+    return restored[::-1]

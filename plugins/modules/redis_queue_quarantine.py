@@ -16,8 +16,10 @@ description:
     of why (O(reason)), when, and from which list. A job a worker takes first is left alone and
     reported in RV(gone).
   - O(state=restored) moves quarantined jobs of the queue back to the end the workers take from next.
-  - Jobs are chosen by ticket id, by Celery task id, or as the O(oldest) jobs of the base list; one of
-    O(ticket_ids), O(task_ids) or O(oldest) is required.
+  - Jobs are chosen by ticket id, by Celery task id, by tenant, or as the O(oldest) jobs of the base list;
+    one of O(ticket_ids), O(task_ids), O(tenant_ids) or O(oldest) is required.
+  - Choosing by tenant holds a flooding tenant's queued jobs aside so the other tenants are served
+    (the runbook's "pause that tenant"); restoring by tenant and O(reason) resumes exactly those.
   - Idempotent when choosing by id - a job already in quarantine is not queued, so a second run moves nothing.
 author:
   - AI Agents Platform SRE team (@aiagents-sre)
@@ -42,6 +44,12 @@ options:
     description: Celery messages whose task id (header C(id)) is one of these.
     type: list
     elements: str
+  tenant_ids:
+    description:
+      - Jobs of these tenants. With O(state=restored), quarantined jobs of these tenants.
+      - Raise O(max_jobs) to the tenant's job count; the guard refuses a larger selection.
+    type: list
+    elements: str
   oldest:
     description:
       - Quarantine this many of the oldest jobs of the base list (index 0 for plain jobs, -1 for Celery).
@@ -49,7 +57,9 @@ options:
         ids that M(aiagents.runbooks.redis_queue_info) reported instead.
     type: int
   reason:
-    description: Why the jobs are quarantined; stored with each. Required when O(state=quarantined).
+    description:
+      - Why the jobs are quarantined; stored with each. Required when O(state=quarantined).
+      - With O(state=restored), only jobs quarantined for exactly this reason are restored.
     type: str
   format:
     description: Layout of the queue items; V(auto) looks at the first item.
@@ -83,6 +93,21 @@ EXAMPLES = r"""
     ticket_ids: [TICKET-12345]
     state: restored
 
+- name: Pause a flooding tenant - hold its queued jobs aside so the other tenants are served
+  aiagents.runbooks.redis_queue_quarantine:
+    url: redis://127.0.0.1:6380/0
+    tenant_ids: [acme-corp]
+    reason: "tenant acme-corp paused: 80% of the queue"
+    max_jobs: 5000
+
+- name: Resume it - exactly the jobs held for that reason
+  aiagents.runbooks.redis_queue_quarantine:
+    url: redis://127.0.0.1:6380/0
+    tenant_ids: [acme-corp]
+    reason: "tenant acme-corp paused: 80% of the queue"
+    state: restored
+    max_jobs: 5000
+
 - name: Take a poison Celery message off the queue by task id
   aiagents.runbooks.redis_queue_quarantine:
     host: redis.internal
@@ -107,7 +132,7 @@ gone:
   elements: dict
   sample: []
 not_found:
-  description: Requested ticket or task ids matching no queued (or quarantined, when restoring) job.
+  description: Requested ticket, task or tenant ids matching no queued (or quarantined, when restoring) job.
   returned: always
   type: list
   elements: str
@@ -143,23 +168,27 @@ def run(module, client) -> dict:
     queue = params["queue"]
     qkey = params["quarantine_key"] or _quarantine.default_quarantine_key(queue)
     ticket_ids, task_ids = set(params["ticket_ids"] or []), set(params["task_ids"] or [])
+    tenant_ids = frozenset(params["tenant_ids"] or [])
     fmt = params["format"]
     if fmt == "auto":
         fmt = _queue.detect_format(_queue.first_item(client, _queue.priority_keys(queue)) or b"") or "plain"
     before = {"queue_depth": depth(client, queue), "quarantine_depth": client.llen(qkey)}
     if params["state"] == "quarantined":
         selected = _quarantine.find_queued(client, queue, fmt, ticket_ids, task_ids, params["oldest"] or 0,
-                                           params["max_jobs"] + 1)
+                                           params["max_jobs"] + 1, tenant_ids)
         if len(selected) > params["max_jobs"]:
             module.fail_json(msg=f"quarantine jobs of {queue!r}: the selection matches more than "
                                  f"max_jobs={params['max_jobs']} jobs; nothing was moved")
         moved, gone = _quarantine.quarantine(client, queue, qkey, fmt, selected, params["reason"], module.check_mode)
-        seen = {value for _key, _raw, job in selected if job
-                for value in (_queue.job_fields(job)["ticket_id"], _queue.job_fields(job)["task_id"])}
+        seen = {_queue.job_fields(job)[field] for _key, _raw, job in selected if job
+                for field in ("ticket_id", "task_id", "tenant_id")}
     else:
-        records = _quarantine.find_quarantined(client, qkey, queue, ticket_ids, task_ids)
+        records = _quarantine.find_quarantined(client, qkey, queue, ticket_ids, task_ids, tenant_ids, params["reason"])
+        if len(records) > params["max_jobs"]:
+            module.fail_json(msg=f"restore jobs to {queue!r}: the selection matches more than "
+                                 f"max_jobs={params['max_jobs']} jobs; nothing was moved")
         moved, gone = _quarantine.restore(client, qkey, fmt, records, module.check_mode), []
-        seen = {record.get(field) for _raw, record in records for field in ("ticket_id", "task_id")}
+        seen = {record.get(field) for _raw, record in records for field in ("ticket_id", "task_id", "tenant_id")}
     after = {"queue_depth": depth(client, queue), "quarantine_depth": client.llen(qkey)}
     if module.check_mode:
         delta = len(moved) if params["state"] == "quarantined" else -len(moved)
@@ -168,7 +197,7 @@ def run(module, client) -> dict:
         "changed": bool(moved),
         "moved": moved,
         "gone": gone,
-        "not_found": sorted((ticket_ids | task_ids) - seen),
+        "not_found": sorted((ticket_ids | task_ids | tenant_ids) - seen),
         "quarantine_key": qkey,
         "diff": {"before": before, "after": {**after, "moved": [job["ticket_id"] or job["task_id"] for job in moved]}},
         **after,
@@ -184,6 +213,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["quarantined", "restored"], "default": "quarantined"},
             "ticket_ids": {"type": "list", "elements": "str"},
             "task_ids": {"type": "list", "elements": "str"},
+            "tenant_ids": {"type": "list", "elements": "str"},
             "oldest": {"type": "int"},
             "reason": {"type": "str"},
             "format": {"type": "str", "choices": list(_queue.FORMATS), "default": "auto"},
@@ -191,7 +221,7 @@ def main() -> None:
         },
         mutually_exclusive=_redis.redis_mutually_exclusive(),
         required_if=[("state", "quarantined", ("reason",))],
-        required_one_of=[("ticket_ids", "task_ids", "oldest")],
+        required_one_of=[("ticket_ids", "task_ids", "tenant_ids", "oldest")],
         supports_check_mode=True,
     )
     _redis.require_redis(module)

@@ -1,0 +1,82 @@
+"""Pausing a flooding tenant: its queued jobs held aside, exactly those resumed, in order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.harness.queue_data import iso_ago, push_plain, send_celery
+
+MODULE = "aiagents.runbooks.redis_queue_quarantine"
+QKEY = "enhancement_queue:quarantine"
+PAUSED = "tenant acme-corp paused: flooding the queue"
+
+
+def run(run_module, server, check=False, **args):
+    result = run_module(MODULE, {"url": server.url, **args}, check=check)
+    assert result.rc == 0, result.stdout
+    return result.result
+
+
+def tenants_in(client, key="enhancement_queue", fmt="plain"):
+    from ansible_collections.aiagents.runbooks.plugins.module_utils import _queue
+    items = client.lrange(key, 0, -1)
+    jobs = _queue.PAGE_PARSERS[fmt](items)
+    return [(_queue.job_fields(job)["tenant_id"], _queue.job_fields(job)["ticket_id"]) for job in jobs]
+
+
+def test_pause_and_resume_a_plain_tenant_keeps_others_and_order(redis_server, run_module):
+    client = redis_server.client()
+    jobs = [(f"T-{n:03d}", "acme-corp" if n % 5 else "globex", iso_ago(600 - n)) for n in range(40)]
+    push_plain(client, jobs)
+    client.rpush(QKEY, json.dumps({"job": "{}", "source": "enhancement_queue", "reason": "poison",
+                                   "tenant_id": "acme-corp", "ticket_id": "T-POISON"}))
+
+    checked = run(run_module, redis_server, check=True, tenant_ids=["acme-corp"], reason=PAUSED, max_jobs=100)
+    assert len(checked["moved"]) == 32 and client.llen("enhancement_queue") == 40
+
+    paused = run(run_module, redis_server, tenant_ids=["acme-corp", "initech"], reason=PAUSED, max_jobs=100)
+    assert len(paused["moved"]) == 32 and paused["not_found"] == ["initech"]
+    assert tenants_in(client) == [("globex", f"T-{n:03d}") for n in range(0, 40, 5)]  # the others, served in order
+    assert client.llen(QKEY) == 33
+
+    # A guard: a restore matching more than max_jobs moves nothing.
+    refused = run_module(MODULE, {"url": redis_server.url, "tenant_ids": ["acme-corp"], "state": "restored",
+                                  "reason": PAUSED, "max_jobs": 10})
+    assert refused.rc != 0 and "max_jobs=10" in refused.result["msg"] and client.llen(QKEY) == 33
+
+    client.lpop("enhancement_queue")  # a worker takes globex T-000 meanwhile
+    resumed = run(run_module, redis_server, tenant_ids=["acme-corp"], reason=PAUSED, state="restored", max_jobs=100)
+    assert len(resumed["moved"]) == 32
+    acme = [("acme-corp", f"T-{n:03d}") for n in range(40) if n % 5]
+    # Back at the consumer's end, oldest first, then the others as they were.
+    assert tenants_in(client) == acme + [("globex", f"T-{n:03d}") for n in range(5, 40, 5)]
+    # The job quarantined for another reason stays quarantined.
+    assert [json.loads(raw)["ticket_id"] for raw in client.lrange(QKEY, 0, -1)] == ["T-POISON"]
+    assert run(run_module, redis_server, tenant_ids=["acme-corp"], reason=PAUSED, state="restored")["changed"] is False
+
+
+def test_pause_celery_tenant_across_priority_lists(redis_server, run_module):
+    client = redis_server.client()
+    send_celery(redis_server.url, [(f"C-{n}", "acme-corp" if n % 2 else "globex", iso_ago(60)) for n in range(6)])
+    send_celery(redis_server.url, [("C-PRIO", "acme-corp", iso_ago(30))], priority=6)
+
+    paused = run(run_module, redis_server, tenant_ids=["acme-corp"], reason=PAUSED, max_jobs=10)
+    assert sorted(job["ticket_id"] for job in paused["moved"]) == ["C-1", "C-3", "C-5", "C-PRIO"]
+    assert sorted(ticket for _tenant, ticket in tenants_in(client, fmt="celery")) == ["C-0", "C-2", "C-4"]
+
+    resumed = run(run_module, redis_server, tenant_ids=["acme-corp"], reason=PAUSED, state="restored", max_jobs=10)
+    assert sorted(job["ticket_id"] for job in resumed["moved"]) == ["C-1", "C-3", "C-5", "C-PRIO"]
+    assert client.llen(QKEY) == 0
+    assert client.llen("enhancement_queue") + client.llen("enhancement_queue\x06\x166") == 7
+
+
+@pytest.mark.parametrize("max_jobs", [5])
+def test_a_tenant_selection_larger_than_max_jobs_moves_nothing(redis_server, run_module, max_jobs):
+    client = redis_server.client()
+    push_plain(client, [(f"T-{n}", "acme-corp", iso_ago(60)) for n in range(8)])
+    failed = run_module(MODULE, {"url": redis_server.url, "tenant_ids": ["acme-corp"], "reason": PAUSED,
+                                 "max_jobs": max_jobs})
+    assert failed.rc != 0 and f"max_jobs={max_jobs}" in failed.result["msg"]
+    assert client.llen("enhancement_queue") == 8 and client.llen(QKEY) == 0
