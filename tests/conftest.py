@@ -54,11 +54,11 @@ def postgres_server():
 
 @pytest.fixture
 def run_module():
-    """run_module(name, args, check=False) -> Run, through the `ansible` command."""
+    """run_module(name, args, check=False, diff=False) -> Run, through the `ansible` command."""
     return ansible_harness.run_module
 
 
 @pytest.fixture
 def run_playbook():
-    """run_playbook(path, extravars, tags=..., check=False) -> Run, through `ansible-playbook`."""
+    """run_playbook(path, extravars, tags=..., check=False, diff=False) -> Run, through `ansible-playbook`."""
     return ansible_harness.run_playbook

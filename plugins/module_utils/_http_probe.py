@@ -11,13 +11,15 @@ concurrently: five hanging endpoints cost one timeout, not five.
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
+from ansible.module_utils.common.validation import check_type_dict
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
 
 READ_LIMIT = 64 * 1024  # we time the answer; we never need more of it than this
@@ -58,6 +60,89 @@ def redact(url: str) -> str:
         netloc += f":{parts.port}"
     query = "&".join(f"{pair.split('=', 1)[0]}=***" for pair in parts.query.split("&") if pair) if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+# A query parameter or header whose name contains one of these is a credential...
+_SECRET_PARTS = ("key", "token", "secret", "passw", "pwd", "auth", "signature", "credential", "session", "cookie")
+# ...and so is one with one of these as a whole word (a substring would hit "design", "passive", ...).
+_SECRET_WORDS = {"sig", "pass", "pw", "code", "jwt"}
+_AUTH_SCHEME = re.compile(r"^\s*(?:bearer|basic|token|digest|apikey|api-key)\s+(\S.*)$", re.IGNORECASE)
+# A value found by its name that is this short is a flag (auth=1, session=on), not a credential: masking it
+# would star out every "1" or "on" in the result. Explicit credentials (bearer_token, URL password) are always masked.
+_MIN_GUESSED_LENGTH = 4
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a query parameter or header of this name carries a credential (api_key, X-Api-Key, ...)."""
+    lowered = str(name).lower()
+    return (any(part in lowered for part in _SECRET_PARTS)
+            or any(word in _SECRET_WORDS for word in re.split(r"[^a-z0-9]+", lowered)))
+
+
+def _credential_forms(value: Any, guessed: bool = False) -> set[str]:
+    """A credential as given, and as it may also appear: without its auth scheme, URL-decoded."""
+    text = str(value).strip() if value is not None else ""
+    if not text or (guessed and len(text) < _MIN_GUESSED_LENGTH):
+        return set()
+    forms = {text}
+    scheme = _AUTH_SCHEME.match(text)
+    if scheme:
+        forms.add(scheme.group(1).strip())
+    forms |= {unquote(form) for form in forms}
+    return {form for form in forms if form}
+
+
+def _header_secrets(headers: Any) -> set[str]:
+    if isinstance(headers, str) and headers.strip():
+        # Not validated yet: a dict option may arrive as "k=v, k2=v2" or JSON text.
+        try:
+            headers = check_type_dict(headers)
+        except (TypeError, ValueError):
+            return {headers}  # cannot tell its parts apart: hide it whole (validation will reject it)
+    if not isinstance(headers, dict):
+        return set()
+    found: set[str] = set()
+    for name, value in headers.items():
+        if is_secret_name(name):
+            found |= _credential_forms(value, guessed=True)
+    return found
+
+
+def secret_values(endpoints: Any) -> set[str]:
+    """Every credential in the endpoints' URLs (userinfo, secret-named query values) and headers.
+
+    Takes the parameters as given, before or after validation, so the module can
+    register them for masking (AnsibleModule.no_log_values) before anything it
+    returns or fails with - invocation included - can show them.
+    """
+    found: set[str] = set()
+    if not isinstance(endpoints, list):
+        return found
+    for endpoint in endpoints:
+        if not isinstance(endpoint, dict):
+            continue
+        url = endpoint.get("url")
+        if isinstance(url, str):
+            try:
+                parts = urlsplit(url)
+                password = parts.password
+            except ValueError:
+                parts, password = None, None
+            if password:
+                found |= _credential_forms(password)
+            if parts is not None and parts.username and password is None and "@" in parts.netloc:
+                found |= _credential_forms(parts.username)  # https://TOKEN@host: the user part is the token
+            if parts is not None and parts.query:
+                for name, value in parse_qsl(parts.query, keep_blank_values=True):
+                    if is_secret_name(name):
+                        found |= _credential_forms(value, guessed=True)
+                for pair in parts.query.split("&"):  # the raw (still encoded) value, as it sits in the URL
+                    name, _sep, value = pair.partition("=")
+                    if is_secret_name(unquote(name)):
+                        found |= _credential_forms(value, guessed=True)
+        found |= _header_secrets(endpoint.get("headers"))
+        found |= _credential_forms(endpoint.get("bearer_token"))
+    return found
 
 
 def validate(endpoint: dict[str, Any]) -> None:

@@ -19,6 +19,9 @@ description:
     refused) - each naming the API.
   - The bearer credential comes from a variable or a secret file and is used, never shown - not in the result,
     not at C(-vvv), not in errors.
+  - So are credentials in an O(endpoints[].url) (userinfo, and query values whose names look secret - C(api_key),
+    C(token), C(signature), ...) and in O(endpoints[].headers) (C(Authorization), C(X-Api-Key), C(Cookie), any name
+    with key, token, secret or auth in it) - masked in every result and error, the echoed arguments included.
   - Why not M(ansible.builtin.uri) - it gives neither the timing breakdown nor concurrency.
 author:
   - AI Agents Platform SRE team (@aiagents-sre)
@@ -148,6 +151,21 @@ ENDPOINT_SPEC = {
 }
 
 
+class ProbeModule(AnsibleModule):
+    """AnsibleModule that masks the endpoints' credentials from the moment it has its arguments.
+
+    Query values like ``api_key`` and headers like ``X-Api-Key`` are not options of
+    their own, so ``no_log`` cannot cover them: they are registered as no_log values
+    as soon as the arguments are read, before validation - which can fail, and every
+    fail_json and exit_json carries the arguments back as ``invocation``.
+    """
+
+    def _load_params(self):
+        super()._load_params()
+        if isinstance(self.params, dict):
+            self.no_log_values.update(_http_probe.secret_values(self.params.get("endpoints")))
+
+
 def load_token(module: AnsibleModule, endpoint: dict) -> None:
     if endpoint.get("bearer_token_file") and not endpoint.get("bearer_token"):
         try:
@@ -155,11 +173,12 @@ def load_token(module: AnsibleModule, endpoint: dict) -> None:
                 endpoint["bearer_token"] = handle.read().strip()
         except OSError as exc:
             module.fail_json(msg=f"read bearer token of {endpoint['name']}: {exc.strerror} ({endpoint['bearer_token_file']})")
-        module.no_log_values.add(endpoint["bearer_token"])  # masked wherever it might surface
+        if endpoint["bearer_token"]:
+            module.no_log_values.add(endpoint["bearer_token"])  # masked wherever it might surface
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = ProbeModule(
         argument_spec={
             "endpoints": {"type": "list", "elements": "dict", "required": True, "options": ENDPOINT_SPEC,
                           "mutually_exclusive": [("bearer_token", "bearer_token_file")]},
@@ -170,6 +189,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    # Again on the validated values (a dict option given as text is a dict only now).
+    module.no_log_values.update(_http_probe.secret_values(params["endpoints"]))
     endpoints = [dict(endpoint) for endpoint in params["endpoints"]]
     for endpoint in endpoints:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -56,9 +57,9 @@ def _collect(runner) -> list[dict[str, Any]]:
 
 
 def run_module(name: str, args: dict[str, Any] | None = None, check: bool = False,
-               verbosity: int = 0, env: dict[str, str] | None = None) -> Run:
-    """Run one module on localhost through the `ansible` ad-hoc command."""
-    cmdline = "--check" if check else None
+               verbosity: int = 0, env: dict[str, str] | None = None, diff: bool = False) -> Run:
+    """Run one module on localhost through the `ansible` ad-hoc command (--check, --diff as asked)."""
+    cmdline = " ".join(flag for flag, wanted in (("--check", check), ("--diff", diff)) if wanted) or None
     with tempfile.TemporaryDirectory(prefix="aiagents-runner-") as private:
         runner = ansible_runner.run(
             private_data_dir=private,
@@ -77,11 +78,13 @@ def run_module(name: str, args: dict[str, Any] | None = None, check: bool = Fals
 
 def run_playbook(playbook: str | Path, extravars: dict[str, Any] | None = None, tags: str | None = None,
                  check: bool = False, inventory: str | None = None, verbosity: int = 0,
-                 env: dict[str, str] | None = None) -> Run:
+                 env: dict[str, str] | None = None, diff: bool = False) -> Run:
     """Run a playbook from the repo with the repo's ansible.cfg."""
     cmdline = []
     if check:
         cmdline.append("--check")
+    if diff:
+        cmdline.append("--diff")
     if inventory:
         cmdline += ["-i", str(inventory)]
     with tempfile.TemporaryDirectory(prefix="aiagents-runner-") as private:
@@ -97,3 +100,27 @@ def run_playbook(playbook: str | Path, extravars: dict[str, Any] | None = None, 
             project_dir=str(REPO),
         )
         return Run(runner.rc, runner.status, runner.stdout.read(), _collect(runner))
+
+
+@dataclass
+class CliRun:
+    rc: int
+    stdout: str
+    stderr: str
+
+
+def run_playbook_cli(playbook: str | Path, extravars_file: str | Path | None = None, verbosity: int = 0,
+                     env: dict[str, str] | None = None, timeout: float = 300) -> CliRun:
+    """Run `ansible-playbook` itself (no ansible-runner) on localhost, its stdout and stderr kept apart.
+
+    ansible-runner runs Ansible under a pty, which merges the two streams; this
+    is for tests that must tell what each one shows.
+    """
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(playbook)]
+    if extravars_file:
+        command += ["-e", f"@{extravars_file}"]
+    if verbosity:
+        command.append("-" + "v" * verbosity)
+    completed = subprocess.run(command, cwd=REPO, env={**os.environ, **_env(env)}, capture_output=True, text=True,
+                               timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    return CliRun(completed.returncode, completed.stdout, completed.stderr)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
+from tests.harness.ansible import run_playbook_cli
 from tests.harness.servers import free_port
 from tests.harness.standins import StandIn, write_secret
 
@@ -71,6 +75,8 @@ def test_healthy_endpoints_yield_no_finding_and_full_timings(run_module, sdp, op
         ({"status": 401}, "api_auth_invalid", "high"),
         ({"status": 403}, "api_forbidden", "high"),
         ({"status": 429}, "api_rate_limited", "medium"),
+        ({"status": 500}, "api_server_error", "high"),
+        ({"status": 502}, "api_server_error", "high"),
         ({"status": 503}, "api_server_error", "high"),
         ({"hang": True}, "api_timeout", "high"),
         ({"refuse": True}, "api_unreachable", "high"),
@@ -108,11 +114,29 @@ def test_unknown_host_and_closed_port_are_unreachable(run_module):
 
 
 def test_five_hanging_endpoints_cost_one_timeout(run_module, sdp, openai):
+    """Five probes that never get an answer cost one 2 s timeout, in the module and in the whole Ansible call."""
+    def timed(eps):
+        started = time.monotonic()
+        result = probe(run_module, eps, timeout=2)
+        return time.monotonic() - started, result
+
+    # Baseline: the same Ansible call probing one endpoint that answers at once (before and after, so a
+    # momentarily busy machine during one of them does not count against the probes).
+    fast = [{"name": "SDP", "url": f"{sdp.url}/api/v3/tickets", "bearer_token": SDP_KEY}]
+    baseline_before, result = timed(fast)
+    assert result["findings"] == [] and result["elapsed"] < 0.5, result
     openai.fault(hang=True)
-    eps = [{"name": f"OpenAI #{n}", "url": f"{openai.url}/v1/models"} for n in range(5)]
-    result = probe(run_module, eps, timeout=2)
+    wall, result = timed([{"name": f"OpenAI #{n}", "url": f"{openai.url}/v1/models"} for n in range(5)])
+    baseline_after = timed(fast)[0]
+    baseline = max(baseline_before, baseline_after)
+
     assert [f["id"] for f in result["findings"]] == ["api_timeout"] * 5
-    assert 1.9 <= result["elapsed"] < 3.0, result["elapsed"]
+    assert [p["error"] for p in result["probes"]] == ["timeout"] * 5
+    assert 1.9 <= result["elapsed"] <= 2.6, result["elapsed"]  # concurrent: one timeout, not five (10 s)
+    for item in result["probes"]:
+        assert 1.9 <= item["timings"]["total"] <= 2.6, item
+    # Nothing around the probes waits on them either (no serial retries, no join on hung connections).
+    assert wall - baseline < 2.0 + 1.0, (wall, baseline_before, baseline_after)
 
 
 def test_invalid_url_is_one_clear_message(run_module):
@@ -121,16 +145,103 @@ def test_invalid_url_is_one_clear_message(run_module):
     assert run.result["msg"] == "probe SDP: url must be http(s)://host[:port]/path, got 'ftp://sdp.example/api'"
 
 
-def test_a_known_secret_appears_in_no_output(run_module, sdp, openai, secrets, tmp_path):
-    """Credentials from a variable, a secret file and a URL query: none reach stdout, even at -vvv."""
+# Each credential distinct, so a leak says which way it got out.
+QUERY_KEY = "QRYKEY-5e1d9a7c3b"          # ?api_key=
+QUERY_TOKEN = "QRYTOK-8f2c4e6a0d"        # &token=
+HEADER_KEY = "HDRKEY-2b7e9c1f5a"         # X-Api-Key:
+HEADER_AUTH = "HDRAUTH-6d3a8f0b4c"       # Authorization: Basic ...
+URL_PASSWORD = "URLPASS-9c4f1a7e2d"      # http://svc:...@host
+BAD_URL_KEY = "BADURLKEY-1f8e3c5b7a"     # ?api_key= of a URL the module rejects
+SECRETS = (SDP_KEY, OPENAI_KEY, QUERY_KEY, QUERY_TOKEN, HEADER_KEY, HEADER_AUTH, URL_PASSWORD, BAD_URL_KEY)
+MASK = "*" * 8  # how Ansible masks a no_log value inside a longer string
+
+SECRET_PLAYBOOK = """
+- name: Probe with credentials in every place they can be given
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Probe - one healthy, one refusing the key (401), one unreachable
+      aiagents.runbooks.http_probe_info:
+        endpoints: "{{ probe_endpoints }}"
+        timeout: 4
+      register: probed
+
+    - name: The same endpoints with an invalid option value (fails in argument validation)
+      aiagents.runbooks.http_probe_info:
+        endpoints: "{{ probe_endpoints }}"
+        timeout: soon
+      register: invalid_option
+      ignore_errors: true
+
+    - name: A URL the module rejects, with a credential in its query (fails in the module)
+      aiagents.runbooks.http_probe_info:
+        endpoints: "{{ rejected_endpoints }}"
+      register: invalid_url
+      ignore_errors: true
+
+    - name: Show what was registered
+      ansible.builtin.debug:
+        var: "{{ item }}"
+      loop: [probed, invalid_option, invalid_url]
+
+    - name: Keep what was registered
+      ansible.builtin.copy:
+        content: "{{ {'probed': probed, 'invalid_option': invalid_option, 'invalid_url': invalid_url} | to_json }}"
+        dest: "{{ registered_file }}"
+        mode: "0600"
+"""
+
+
+@pytest.mark.parametrize("in_process", ["1", "0"])
+def test_a_known_secret_appears_in_no_output(sdp, openai, secrets, tmp_path, in_process):
+    """Credentials from a variable, a secret file, a URL (query, userinfo) and headers reach
+    neither stdout nor stderr of `ansible-playbook -vvv` nor the registered result - not when
+    the module succeeds, not when an endpoint fails, not when the module itself fails."""
     openai.fault(status=401)  # failures are where secrets usually leak
-    eps = endpoints(sdp, openai)
-    eps[1] = {"name": "OpenAI", "url": f"{openai.url}/v1/models?api_key={OPENAI_KEY}",
-              "bearer_token_file": str(secrets / "openai-credentials/api_key")}
-    run = run_module(MODULE, {"endpoints": eps}, verbosity=3)
-    assert run.rc == 0, run.stdout
-    assert [f["id"] for f in run.result["findings"]] == ["api_auth_invalid"]
-    for secret in (SDP_KEY, OPENAI_KEY):
-        assert secret not in run.stdout
-        assert secret not in repr(run.results)
-    assert "api_key=***" in run.stdout
+    closed = free_port()
+    extravars = {
+        "probe_endpoints": [
+            {"name": "ServiceDesk Plus (acme-corp)", "url": f"{sdp.url}/api/v3/tickets", "bearer_token": SDP_KEY},
+            {"name": "OpenAI", "url": f"{openai.url}/v1/models?api_key={QUERY_KEY}&token={QUERY_TOKEN}&page=2",
+             "bearer_token_file": str(secrets / "openai-credentials/api_key"),
+             "headers": {"X-Api-Key": HEADER_KEY, "X-Request-Id": "probe-visible-42"}},
+            {"name": "Gone", "url": f"http://svc:{URL_PASSWORD}@127.0.0.1:{closed}/health",
+             "headers": {"Authorization": f"Basic {HEADER_AUTH}"}},
+        ],
+        "rejected_endpoints": [{"name": "Bad", "url": f"ftp://sdp.example/api?api_key={BAD_URL_KEY}"}],
+        "registered_file": str(tmp_path / "registered.json"),
+    }
+    (tmp_path / "vars.json").write_text(json.dumps(extravars))
+    (tmp_path / "secrets.yml").write_text(SECRET_PLAYBOOK)
+    run = run_playbook_cli(tmp_path / "secrets.yml", tmp_path / "vars.json", verbosity=3,
+                           env={"AIAGENTS_RUNBOOKS_IN_PROCESS": in_process})
+    assert run.rc == 0, run.stdout + run.stderr
+    registered_text = (tmp_path / "registered.json").read_text()
+    registered = json.loads(registered_text)
+
+    leaks = [(secret, where) for secret in SECRETS
+             for where, text in (("stdout", run.stdout), ("stderr", run.stderr), ("registered", registered_text))
+             if secret in text]
+    assert leaks == [], leaks
+
+    # The runs did what the test needs: the module path asked for, each failure, the echoed arguments shown.
+    assert ("AnsiballZ_http_probe_info.py" in run.stdout) == (in_process == "0")
+    probed = registered["probed"]
+    assert sorted(f["id"] for f in probed["findings"]) == ["api_auth_invalid", "api_unreachable"]
+    assert [p["classification"] for p in probed["probes"]] == ["ok", "auth_invalid", "unreachable"]
+    assert probed["probes"][1]["url"] == f"{openai.url}/v1/models?api_key=***&token=***&page=***"
+    # -vvv printed the arguments each of the two runs of those endpoints was invoked with (`invocation`,
+    # which a registered result does not keep): credentials masked, everything else left readable.
+    echoed = (f"url: {openai.url}/v1/models?api_key={MASK}&token={MASK}&page=2",
+              "X-Api-Key: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", "X-Request-Id: probe-visible-42",
+              f"url: http://svc:{MASK}@127.0.0.1:{closed}/health", "Authorization: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER",
+              "bearer_token: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER")
+    assert {line: run.stdout.count(line) for line in echoed} == dict.fromkeys(echoed, 2), run.stdout
+    assert f"url: ftp://sdp.example/api?api_key={MASK}" in run.stdout
+
+    invalid_option = registered["invalid_option"]
+    assert invalid_option["failed"] is True and "timeout" in invalid_option["msg"], invalid_option
+    invalid_url = registered["invalid_url"]
+    assert invalid_url["failed"] is True
+    assert invalid_url["msg"] == "probe Bad: url must be http(s)://host[:port]/path, got 'ftp://sdp.example/api?api_key=***'"
