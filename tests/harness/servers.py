@@ -133,8 +133,9 @@ class PostgresServer(_Server):
     superuser = "postgres"
     password = "harness-superuser-pw"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, settings: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self.settings = dict(settings or {})  # extra server settings (-c name=value)
         self.datadir = workdir / "data"
         self.port = free_port()
         # Popen(user=...) rather than runuser: the child we hold must be the
@@ -163,16 +164,18 @@ class PostgresServer(_Server):
         )
         pwfile.unlink()
 
+    def _command(self) -> list[str]:
+        return [
+            _postgres_bin("postgres"), "-D", str(self.datadir), "-p", str(self.port),
+            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.workdir}",
+            "-c", "fsync=off", "-c", "max_connections=40",
+            "-c", "logging_collector=off", "-c", "log_destination=stderr",
+            *(arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")),
+        ]
+
     def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen(
-            [
-                _postgres_bin("postgres"), "-D", str(self.datadir), "-p", str(self.port),
-                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.workdir}",
-                "-c", "fsync=off", "-c", "max_connections=40",
-                "-c", "logging_collector=off", "-c", "log_destination=stderr",
-            ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.workdir, **self._as_user,
-        )
+        return subprocess.Popen(self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                cwd=self.workdir, **self._as_user)
 
     def dsn(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> dict:
         return {
@@ -203,6 +206,72 @@ class PostgresServer(_Server):
             cur.execute(f'CREATE DATABASE "{name}"')  # name comes from the test harness, never from input
         conn.close()
         return name
+
+
+class PidNamespacePostgresServer(PostgresServer):
+    """A PostgreSQL server alone in a PID namespace of its own, logging every connection to `log`.
+
+    In its namespace nothing forks but the postmaster, and Linux hands out pids
+    in order, so the backend of the next connection gets the pid after the last
+    one's: a test can know which backend a connection will have before it is
+    made - the module's own, say. Autovacuum and parallel workers are off, so
+    no background process takes a pid in between. Needs root (namespaces), and
+    the server runs as the `postgres` user as PostgresServer's does.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        if os.geteuid() != 0:
+            raise RuntimeError("PidNamespacePostgresServer needs root to create a PID namespace")
+        super().__init__(workdir, {"autovacuum": "off", "max_parallel_workers_per_gather": "0",
+                                   "log_connections": "on", "log_disconnections": "on",
+                                   "log_line_prefix": "[%p] app=%a "})
+        self.log = workdir / "postgres.log"
+
+    def _spawn(self) -> subprocess.Popen:
+        with open(self.log, "ab") as log:
+            return subprocess.Popen(
+                ["unshare", "--pid", "--fork", "setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups",
+                 "--", *self._command()],
+                stdout=subprocess.DEVNULL, stderr=log, cwd=self.workdir,
+            )
+
+    def _postmaster(self) -> int | None:
+        """The postmaster's pid as seen from here (it is pid 1 in its namespace), a child of unshare."""
+        if not self.running:
+            return None
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        postmaster = self._postmaster()
+        if postmaster is not None:
+            os.kill(postmaster, signal.SIGINT)  # fast shutdown; unshare exits with it
+        if self.running:
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        postmaster = self._postmaster()
+        if postmaster is not None:
+            os.kill(postmaster, signal.SIGKILL)  # the namespace's init: the kernel kills the rest with it
+        super().kill()
+
+    def next_backend_pid(self) -> int:
+        """The pid the backend of the next connection will have (if nothing else connects meanwhile)."""
+        conn = self.connect()
+        try:
+            return conn.get_backend_pid() + 1
+        finally:
+            conn.close()
+
+    def log_of(self, pid: int) -> list[str]:
+        """What the server logged for one backend (pids as the server sees them)."""
+        return [line for line in self.log.read_text().splitlines() if line.startswith(f"[{pid}] ")]
 
 
 def make_workdir(prefix: str) -> Path:

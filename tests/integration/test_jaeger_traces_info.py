@@ -28,6 +28,9 @@ def jaeger(tmp_path_factory):
                       {"llm.openai.completion": 39.5}, {"slow_trace": True}),
         "llm-bound-2": ({"webhook_receipt": 0.01, "context_gathering": 0.3, "llm_synthesis": 25.0, "ticket_update": 0.4},
                         {"llm.openai.completion": 24.0}, {}),
+        # Slow through ServiceDesk Plus: ticket_update dominates (no slow_trace tag: slow by its 16 s alone).
+        "sdp-bound": ({"webhook_receipt": 0.01, "context_gathering": 0.4, "llm_synthesis": 1.2, "ticket_update": 14.5},
+                      {"api.servicedesk_plus.update_ticket": 14.2}, {}),
         "died": ({"webhook_receipt": 0.01, "context_gathering": 0.2, "llm_synthesis": 1.0}, {}, {"error": True}),
         "healthy": ({"webhook_receipt": 0.01, "context_gathering": 0.2, "llm_synthesis": 1.5, "ticket_update": 0.3},
                     {"api.servicedesk_plus.update_ticket": 0.25}, {}),
@@ -56,19 +59,30 @@ def jaeger(tmp_path_factory):
 
 def test_bottlenecks_incomplete_and_slow_api_spans(jaeger, run_module):
     result = run_module(MODULE, {"url": jaeger.url}).result
-    assert result["traces_examined"] == 5
+    assert result["traces_examined"] == 6
     by_ticket = {item["ticket_id"]: item for item in result["slowest"]}
     assert by_ticket["TICKET-db-bound"]["bottleneck"] == "context_gathering"
     assert by_ticket["TICKET-llm-bound"]["bottleneck"] == "llm_synthesis"
+    assert by_ticket["TICKET-sdp-bound"]["bottleneck"] == "ticket_update"
+    assert by_ticket["TICKET-sdp-bound"]["stages"]["ticket_update"] == 14.5
     assert result["slowest"][0]["ticket_id"] == "TICKET-llm-bound"  # the slowest first
-    assert result["bottlenecks"] == {"context_gathering": 1, "llm_synthesis": 2}
+    assert result["bottlenecks"] == {"context_gathering": 1, "llm_synthesis": 2, "ticket_update": 1}
     assert [item["ticket_id"] for item in result["incomplete"]] == ["TICKET-died"]
-    assert [(span["operation"], span["seconds"]) for span in result["slow_api_spans"]] == [("llm.openai.completion", 39.5)]
+    assert sorted((span["operation"], span["seconds"]) for span in result["slow_api_spans"]) == [
+        ("api.servicedesk_plus.update_ticket", 14.2), ("llm.openai.completion", 39.5)]
     findings = {f["id"]: f for f in result["findings"]}
-    assert set(findings) == {"traces_slow_llm_synthesis", "traces_slow_context_gathering", "traces_incomplete"}
+    assert set(findings) == {"traces_slow_llm_synthesis", "traces_slow_context_gathering",
+                             "traces_slow_ticket_update", "traces_incomplete"}
     assert findings["traces_slow_llm_synthesis"]["runbook"] == "api_timeout"
     assert findings["traces_slow_context_gathering"]["runbook"] == "database_connection_issues"
     assert findings["traces_incomplete"]["runbook"] == "worker_failures"
+    # A slow ticket update waits on ServiceDesk Plus: the api_timeout runbook, with that trace as its evidence.
+    slow_update = findings["traces_slow_ticket_update"]
+    assert (slow_update["runbook"], slow_update["severity"]) == ("api_timeout", "medium")
+    assert "Follow the api_timeout runbook" in slow_update["resolution"]
+    assert slow_update["summary"].startswith("1 of 4 slow traces spend most time in ticket_update")
+    assert "ServiceDesk Plus" in slow_update["summary"]
+    assert [trace["ticket_id"] for trace in slow_update["evidence"]["traces"]] == ["TICKET-sdp-bound"]
     assert result["findings"][0]["id"] == "traces_incomplete"  # high before medium
 
 

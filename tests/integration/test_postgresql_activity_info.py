@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
 
 import psycopg2
+import psycopg2.sql
 import pytest
+
+from tests.harness.servers import PostgresServer, make_workdir
 
 MODULE = "aiagents.runbooks.postgresql_activity_info"
 ROLE_PASSWORD = "worker-role-pw-93d1"
@@ -237,3 +241,105 @@ def test_unknown_database_is_a_finding(postgres_cluster, run_module):
     result = activity(run_module, postgres_cluster, dbname="no_such_db")
     assert ids(result) == ["db_database_missing"]
     assert "no_such_db" in result["findings"][0]["summary"]
+
+
+# What a write of any kind would change: the catalog (shared and of the database), sequences, settings
+# (ALTER SYSTEM, per role/database), statistics resets, and the next transaction id - nothing that writes
+# gets by without one, not even a temporary table.
+SNAPSHOT_SQL = {
+    "relations": "SELECT n.nspname, c.relname, c.relkind::text, c.relpersistence::text, c.relowner::regrole::text,"
+                 " coalesce(c.relacl::text, '') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                 " ORDER BY 1, 2",
+    "columns": "SELECT attrelid::regclass::text, attname, atttypid::regtype::text, attnotnull FROM pg_attribute"
+               " WHERE attnum > 0 AND NOT attisdropped"
+               " AND attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace) ORDER BY 1, 2",
+    "functions": "SELECT oid::regprocedure::text FROM pg_proc WHERE pronamespace NOT IN"
+                 " ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) ORDER BY 1",
+    "roles": "SELECT rolname, rolsuper, rolcanlogin, rolconnlimit, coalesce(rolvaliduntil::text, '') FROM pg_roles"
+             " ORDER BY 1",
+    "databases": "SELECT datname, datallowconn, datconnlimit FROM pg_database ORDER BY 1",
+    "extensions": "SELECT extname, extversion FROM pg_extension ORDER BY 1",
+    "role_settings": "SELECT setdatabase, setrole, setconfig::text FROM pg_db_role_setting ORDER BY 1, 2",
+    "file_settings": "SELECT sourcefile, name, setting FROM pg_file_settings ORDER BY 1, 2, 3",
+    "sequences": "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2",
+    "stats_reset": "SELECT datname, coalesce(stats_reset::text, '') FROM pg_stat_database"
+                   " UNION ALL SELECT 'bgwriter', stats_reset::text FROM pg_stat_bgwriter ORDER BY 1",
+    "next_xid": "SELECT pg_snapshot_xmax(pg_current_snapshot())::text",
+}
+
+
+def snapshot(server, dbname: str) -> dict:
+    conn = server.connect(dbname)
+    conn.autocommit = True
+    taken = {}
+    with conn.cursor() as cur:
+        for name, statement in SNAPSHOT_SQL.items():
+            cur.execute(statement)
+            taken[name] = cur.fetchall()
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        for (table,) in cur.fetchall():
+            cur.execute(psycopg2.sql.SQL(
+                "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {} t"
+            ).format(psycopg2.sql.Identifier(table)))
+            taken[f"rows of {table}"] = cur.fetchone()
+    conn.close()
+    return taken
+
+
+@pytest.fixture
+def quiet_postgres():
+    """A server of this test's own with autovacuum off: nothing but the test writes to it."""
+    workdir = make_workdir("postgres-quiet")
+    server = PostgresServer(workdir, {"autovacuum": "off"})
+    server.start()
+    yield server
+    server.kill()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_the_module_changes_nothing(quiet_postgres, run_module):
+    """Read-only: with every finding it can make present, catalog, rows and transaction ids stay as they were."""
+    server = quiet_postgres
+    dbname = server.create_database("shop")
+    role = make_role(server, dbname)
+    setup = server.connect(dbname)
+    setup.autocommit = True
+    with setup.cursor() as cur:
+        cur.execute("CREATE TABLE jobs (id serial PRIMARY KEY, state text NOT NULL)")
+        cur.execute("INSERT INTO jobs (state) SELECT 'new' FROM generate_series(1, 50)")
+        cur.execute("CREATE TABLE audit (at timestamptz DEFAULT now(), note text)")
+        cur.execute("INSERT INTO audit (note) VALUES ('one'), ('two')")
+        cur.execute(f"GRANT ALL ON jobs TO {role}")
+    setup.close()
+    holder = connect_as(server, role, dbname)
+    with holder.cursor() as cur:
+        cur.execute("UPDATE jobs SET state = 'held' WHERE id = 1")  # left open: idle in transaction, a blocker
+    waiter = Background(connect_as(server, role, dbname), "UPDATE jobs SET state = 'waiting' WHERE id = 1")
+    sleeper = Background(connect_as(server, role, dbname), "SELECT pg_sleep(60)")
+    idle = [connect_as(server, role, dbname) for _n in range(3)]
+    try:
+        wait_until(lambda: (backend_state(server, waiter.pid) or [None, None])[1] == "Lock")
+        wait_until(lambda: (backend_state(server, sleeper.pid) or [None])[0] == "active")
+        time.sleep(0.6)
+        before = snapshot(server, dbname)
+        result = activity(run_module, server, dbname, thresholds={
+            "long_query_seconds": 0.5, "lock_wait_seconds": 0.5, "idle_in_transaction_seconds": 0.5,
+            "idle_leak_count": 2})
+        after = snapshot(server, dbname)
+
+        assert ids(result) == ["db_blocking_locks", "db_idle_connection_leak", "db_idle_in_transaction",
+                               "db_long_running_query", "db_long_running_query"]  # it looked at everything
+        assert result["changed"] is False
+        assert before["rows of jobs"][0] == 50 and before["rows of audit"][0] == 2
+        assert {name: after[name] for name in before if after[name] != before[name]} == {}
+        assert after.keys() == before.keys()
+        # Nor did it signal anyone: every session still runs, or waits, as it did.
+        assert backend_state(server, sleeper.pid)[0] == "active" and sleeper.error is None
+        assert backend_state(server, waiter.pid)[1] == "Lock" and waiter.error is None
+    finally:
+        holder.rollback()
+        for conn in idle:
+            conn.close()
+        waiter.close()
+        sleeper.close()
+        holder.close()

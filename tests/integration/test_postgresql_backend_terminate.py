@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import psycopg2
 import psycopg2.extras
 import pytest
 
+from tests.harness.servers import PidNamespacePostgresServer, make_workdir
 from tests.integration.test_postgresql_activity_info import (
     ROLE_PASSWORD,
     Background,
@@ -106,6 +109,39 @@ def test_refuses_replication_backends(postgres_cluster, run_module):
         assert backend_state(postgres_cluster, pid) is not None
     finally:
         conn.close()
+
+
+@pytest.fixture
+def pid_namespace_postgres():
+    """A server whose next backend pid is known in advance (see PidNamespacePostgresServer)."""
+    workdir = make_workdir("postgres-pidns")
+    server = PidNamespacePostgresServer(workdir)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_refuses_its_own_backend(pid_namespace_postgres, run_module):
+    server = pid_namespace_postgres
+    role = make_role(server)
+    bystander = Background(connect_as(server, role), "SELECT pg_sleep(60)")
+    try:
+        wait_until(lambda: (backend_state(server, bystander.pid) or [None])[0] == "active")
+        own = server.next_backend_pid()  # the module's connection is the next one the server sees
+        run = terminate(run_module, server, pid=own, query_start="2000-01-01T00:00:00Z")
+        assert run.rc != 0, run.stdout
+        assert run.result["msg"] == f"refuse to terminate backend {own}: it is this module's own connection"
+
+        # That backend really was the module's: the server logged it as the module's application name...
+        wait_until(lambda: any("disconnection:" in line for line in server.log_of(own)))
+        authorized = [line for line in server.log_of(own) if "connection authorized:" in line]
+        assert len(authorized) == 1 and "application_name=aiagents.runbooks" in authorized[0], server.log_of(own)
+        # ...and nothing was terminated: not the module's connection (it closed itself), not the bystander.
+        assert "terminating connection due to administrator command" not in server.log.read_text()
+        assert backend_state(server, bystander.pid)[0] == "active" and bystander.error is None
+    finally:
+        bystander.close()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -49,7 +50,9 @@ def test_plain_still_queue_is_read_exactly(redis_server, run_module):
 
 def test_celery_envelopes_with_priorities_and_unacked(redis_server, run_module):
     sent = send_celery(redis_server.url, [(f"T-{n}", "globex", iso_ago(600 + n)) for n in range(110)])
-    send_celery(redis_server.url, [("T-prio", "acme-corp", iso_ago(4000))], priority=6)
+    sent_at = time.time()
+    prio_created = iso_ago(4000, now=sent_at)  # whole seconds: up to 1 s before sent_at - 4000
+    send_celery(redis_server.url, [("T-prio", "acme-corp", prio_created)], priority=6)
     send_celery(redis_server.url, [("T-noage", "acme-corp", None)])
     client = redis_server.client()
     # A delivery Celery never acknowledged, two hours ago (kombu's unacked layout).
@@ -59,15 +62,27 @@ def test_celery_envelopes_with_priorities_and_unacked(redis_server, run_module):
     client.zadd("unacked_index", {"tag-1": time.time() - 7200})
 
     result = info(run_module, redis_server)
+    returned_at = time.time()
     assert result["format"] == "celery"
     assert result["depth"] == 112
     assert result["keys"]["enhancement_queue"] == 111 and result["keys"]["enhancement_queue\\x06\\x166"] == 1
     assert result["oldest"]["ticket_id"] == "T-prio"
     assert result["oldest"]["position"]["key"] == "enhancement_queue\\x06\\x166"
+    # Its age: from its created_at to the moment of the scan, which lies between sending it and the answer.
+    oldest = result["oldest"]
+    assert oldest["created_at"] == prio_created and oldest["tenant_id"] == "acme-corp"
+    created = datetime.strptime(prio_created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    scanned = datetime.fromisoformat(result["scanned_at"].replace("Z", "+00:00")).timestamp()
+    assert sent_at <= scanned <= returned_at
+    assert oldest["age_seconds"] == pytest.approx(scanned - created, abs=0.002)
+    assert 4000 <= oldest["age_seconds"] <= 4000 + (returned_at - sent_at) + 1.0, (oldest, returned_at - sent_at)
     assert result["age_unknown"] == 1
     # LPUSH layout: the first job sent is the oldest and sits at index -1 of the base list.
     assert result["newest"]["task_id"] == sent[0] and result["newest"]["position"]["index"] == 110
-    assert result["tenants"][0] == {"tenant_id": "globex", "jobs": 110, "share": round(110 / 112, 4)}
+    # Every tenant, every job: T-prio and T-noage are acme-corp's; the unacked delivery is not queued.
+    assert result["tenants"] == [{"tenant_id": "globex", "jobs": 110, "share": 0.9821},
+                                 {"tenant_id": "acme-corp", "jobs": 2, "share": 0.0179}]
+    assert sum(tenant["jobs"] for tenant in result["tenants"]) == result["depth"]
     assert result["unacked"]["count"] == 1 and result["unacked"]["stale_count"] == 1
     assert result["unacked"]["stale_sample"][0]["ticket_id"] == "T-dead"
     assert sorted(ids(result)) == ["queue_depth_high", "queue_oldest_job_stale", "queue_tenant_flood",
@@ -104,33 +119,94 @@ def test_garbage_huge_items_and_bad_timestamps_are_counted_not_fatal(redis_serve
     assert "queue_malformed_items" in ids(result)
 
 
-def test_reads_nothing_but_read_commands(redis_server, run_module):
-    """MONITOR sees every command the module sends: none of them writes."""
-    client = redis_server.client()
-    push_plain(client, [(f"T-{n}", "acme-corp", iso_ago(n)) for n in range(3000)])
-    seen: list[str] = []
+def monitored(server, action) -> tuple[object, list[list[str]]]:
+    """Run `action` while MONITOR records every command the server receives; (its result, the commands split)."""
+    seen: list[list[str]] = []
     ready = threading.Event()
 
     def monitor():
-        with redis_server.client().monitor() as mon:
+        with server.client().monitor() as mon:
             ready.set()
             for command in mon.listen():
-                seen.append(command["command"].split()[0].upper())
                 if command["command"].upper().startswith("ECHO END-OF-TEST"):
                     return
+                seen.append(command["command"].split())
 
     watcher = threading.Thread(target=monitor, daemon=True)
     watcher.start()
-    ready.wait(5)
-    result = info(run_module, redis_server)
-    client.echo("end-of-test")
+    assert ready.wait(5)
+    result = action()
+    server.client().echo("end-of-test")
     watcher.join(10)
-    assert result["depth"] == 3000
-    module_commands = set(seen) - {"ECHO"}
-    assert "LRANGE" in module_commands and seen.count("LRANGE") >= 2  # paged, not one LRANGE 0 -1
+    assert not watcher.is_alive()
+    return result, seen
+
+
+def fill_celery(server, base_jobs: int) -> dict[str, int]:
+    """A Celery queue as a busy platform has it: priority lists, and deliveries awaiting their ack."""
+    send_celery(server.url, [(f"T-{n}", "globex", iso_ago(600 + n)) for n in range(300)])
+    for priority, count in ((3, 40), (6, 25), (9, 5)):
+        send_celery(server.url, [(f"T-p{priority}-{n}", "acme-corp", iso_ago(900)) for n in range(count)],
+                    priority=priority)
+    client = server.client()
+    real = client.lrange("enhancement_queue", 0, -1)
+    with client.pipeline(transaction=False) as pipe:  # more of the same genuine envelopes, to pass PAGE_MAX
+        for n in range(base_jobs - len(real)):
+            pipe.lpush("enhancement_queue", real[n % len(real)])
+        pipe.execute()
+    # kombu's unacked layout: delivery tag -> [message, exchange, routing key], and tag -> delivery time.
+    delivered = real[:8]
+    for n, raw in enumerate(delivered):
+        tag = f"tag-{n}"
+        client.hset("unacked", tag, b'[' + raw + b', "", "enhancement_queue"]')
+        client.zadd("unacked_index", {tag: time.time() - (7200 if n < 6 else 10)})  # six of them stale
+    return {key.decode(): client.llen(key) for key in client.keys("enhancement_queue*") if client.type(key) == b"list"}
+
+
+@pytest.mark.parametrize("layout", ["plain", "celery"])
+def test_reads_nothing_but_read_commands(redis_server, run_module, layout):
+    """MONITOR sees every command the module sends: none of them writes, and every list is read in pages."""
+    from ansible_collections.aiagents.runbooks.plugins.module_utils._queue import PAGE_MAX, SAMPLE_SIZE
+
+    client = redis_server.client()
+    if layout == "plain":
+        push_plain(client, [(f"T-{n}", "acme-corp", iso_ago(n)) for n in range(PAGE_MAX + 1000)])
+        lists = {"enhancement_queue": PAGE_MAX + 1000}
+    else:
+        lists = fill_celery(redis_server, PAGE_MAX + 500)
+        assert len(lists) == 4 and lists["enhancement_queue"] == PAGE_MAX + 500  # base and priorities 3, 6, 9
+    result, seen = monitored(redis_server, lambda: info(run_module, redis_server))
+    assert result["depth"] == sum(lists.values())
+
+    names = {command[0].upper() for command in seen}
     allowed = {"PING", "TYPE", "LLEN", "LINDEX", "LRANGE", "HLEN", "ZCOUNT", "ZRANGEBYSCORE", "HMGET", "CLIENT",
                "HELLO", "SELECT", "AUTH"}
-    assert module_commands <= allowed, module_commands - allowed
+    assert names <= allowed, names - allowed
+
+    # Every LRANGE asks for one bounded page - never `LRANGE key 0 -1`, never more than PAGE_MAX items -
+    # and the pages of each list follow one another from its head to its end: all of it, nothing twice.
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for command in seen:
+        if command[0].upper() == "LRANGE":
+            key, start, stop = command[1].strip('"').encode().decode("unicode_escape"), int(command[2]), int(command[3])
+            assert 0 <= start <= stop, command
+            assert stop - start + 1 <= PAGE_MAX, command
+            ranges.setdefault(key, []).append((start, stop))
+    assert sorted(ranges) == sorted(lists)
+    for key, pages in ranges.items():
+        assert pages[0][0] == 0 and pages[-1][1] >= lists[key] - 1, (key, pages)
+        assert all(later[0] == earlier[1] + 1 for earlier, later in zip(pages, pages[1:])), (key, pages)
+    assert len(ranges["enhancement_queue"]) >= 2  # more than PAGE_MAX items: paged
+
+    if layout == "celery":
+        assert result["unacked"]["count"] == 8 and result["unacked"]["stale_count"] == 6
+        # The unacked hash is sampled, never read whole (no HGETALL / HKEYS / HVALS).
+        samples = [command for command in seen if command[0].upper() in ("ZRANGEBYSCORE", "HMGET")]
+        assert [command[0].upper() for command in samples] == ["ZRANGEBYSCORE", "HMGET"], samples
+        limit = samples[0].index("LIMIT")
+        assert samples[0][1] == "unacked_index" and int(samples[0][limit + 1]) == 0
+        assert 0 < int(samples[0][limit + 2]) <= SAMPLE_SIZE
+        assert samples[1][1] == "unacked" and len(samples[1]) - 2 == SAMPLE_SIZE  # HMGET unacked tag...
 
 
 def test_moving_queue_is_flagged_approximate(redis_server, run_module):

@@ -14,10 +14,22 @@ MODULE = "aiagents.runbooks.redis_queue_quarantine"
 QKEY = "enhancement_queue:quarantine"
 
 
-def quarantine(run_module, server, check=False, diff=False, **args):
-    run = run_module(MODULE, {"url": server.url, **args}, check=check)
+def quarantine_run(run_module, server, check=False, diff=False, **args):
+    run = run_module(MODULE, {"url": server.url, **args}, check=check, diff=diff)
     assert run.rc == 0, run.stdout
-    return run.result
+    return run
+
+
+def quarantine(run_module, server, check=False, diff=False, **args):
+    return quarantine_run(run_module, server, check=check, diff=diff, **args).result
+
+
+def shown_diff(stdout: str) -> list[str]:
+    """The diff Ansible printed (--diff): its lines from `--- before` to the blank line closing it."""
+    lines = [line.rstrip() for line in stdout.splitlines()]
+    start = lines.index("--- before")
+    end = lines.index("", start) if "" in lines[start:] else len(lines)
+    return lines[start:end]
 
 
 def test_check_apply_and_idempotence(redis_server, run_module):
@@ -47,6 +59,50 @@ def test_check_apply_and_idempotence(redis_server, run_module):
     assert quarantine(run_module, redis_server, ticket_ids=["T-3"], state="restored")["changed"] is False
 
 
+def test_diff_shows_both_lists_before_and_after_and_check_mode_restore_moves_nothing(redis_server, run_module):
+    client = redis_server.client()
+    push_plain(client, [(f"T-{n}", "acme-corp", iso_ago(60)) for n in range(10)])
+    queued = client.lrange("enhancement_queue", 0, -1)
+
+    # Without --diff Ansible shows none.
+    silent = quarantine_run(run_module, redis_server, check=True, ticket_ids=["T-3"], reason="stuck")
+    assert "--- before" not in silent.stdout
+
+    checked = quarantine_run(run_module, redis_server, check=True, diff=True, ticket_ids=["T-3"], reason="stuck")
+    expected_out = {"before": {"queue_depth": 10, "quarantine_depth": 0},
+                    "after": {"queue_depth": 9, "quarantine_depth": 1, "moved": ["T-3"]}}
+    assert checked.result["diff"] == expected_out
+    assert shown_diff(checked.stdout) == [
+        "--- before", "+++ after", "@@ -1,3 +1,5 @@",
+        "-    quarantine_depth: 0", "-    queue_depth: 10",
+        "+    moved:", "+    - T-3", "+    quarantine_depth: 1", "+    queue_depth: 9"]
+    assert client.lrange("enhancement_queue", 0, -1) == queued and client.llen(QKEY) == 0
+
+    applied = quarantine_run(run_module, redis_server, diff=True, ticket_ids=["T-3"], reason="stuck")
+    assert applied.result["diff"] == expected_out  # the check run told the truth
+    assert shown_diff(applied.stdout) == shown_diff(checked.stdout)
+    assert client.llen("enhancement_queue") == 9 and client.llen(QKEY) == 1
+    after_quarantine = (client.lrange("enhancement_queue", 0, -1), client.lrange(QKEY, 0, -1))
+
+    # Restore in check mode: says what it would move back, moves nothing.
+    would = quarantine_run(run_module, redis_server, check=True, diff=True, ticket_ids=["T-3"], state="restored")
+    expected_back = {"before": {"queue_depth": 9, "quarantine_depth": 1},
+                     "after": {"queue_depth": 10, "quarantine_depth": 0, "moved": ["T-3"]}}
+    assert would.result["changed"] is True and [job["ticket_id"] for job in would.result["moved"]] == ["T-3"]
+    assert would.result["moved"][0]["reason"] == "stuck"
+    assert (would.result["queue_depth"], would.result["quarantine_depth"]) == (10, 0)
+    assert would.result["diff"] == expected_back
+    assert shown_diff(would.stdout) == [
+        "--- before", "+++ after", "@@ -1,3 +1,5 @@",
+        "-    quarantine_depth: 1", "-    queue_depth: 9",
+        "+    moved:", "+    - T-3", "+    quarantine_depth: 0", "+    queue_depth: 10"]
+    assert (client.lrange("enhancement_queue", 0, -1), client.lrange(QKEY, 0, -1)) == after_quarantine
+
+    restored = quarantine_run(run_module, redis_server, diff=True, ticket_ids=["T-3"], state="restored")
+    assert restored.result["diff"] == expected_back
+    assert client.lrange("enhancement_queue", 0, -1) == [queued[3]] + after_quarantine[0] and client.llen(QKEY) == 0
+
+
 def test_oldest_celery_message_is_taken_from_the_consumer_end(redis_server, run_module):
     sent = send_celery(redis_server.url, [(f"T-{n}", "globex", iso_ago(300 - n)) for n in range(5)])
     result = quarantine(run_module, redis_server, oldest=1, reason="poison: kills its worker")
@@ -69,7 +125,7 @@ def test_inputs_are_validated(redis_server, run_module):
     run = run_module(MODULE, {"url": redis_server.url, "ticket_ids": ["T-1"]})
     assert run.rc != 0 and "state is quarantined but all of the following are missing: reason" in run.result["msg"]
     run = run_module(MODULE, {"url": redis_server.url, "reason": "x"})
-    assert run.rc != 0 and "one of the following is required: ticket_ids, task_ids, oldest" in run.result["msg"]
+    assert run.rc != 0 and "one of the following is required: ticket_ids, task_ids, tenant_ids, oldest" in run.result["msg"]
 
 
 @pytest.mark.parametrize("layout", ["plain", "celery"])
