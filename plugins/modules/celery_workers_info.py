@@ -131,7 +131,7 @@ def main() -> None:
     try:
         _redis.connect(params).close()  # a clear message now beats kombu's reconnect loop later
         raw, pings = _celery.inspect_workers(_celery.broker_url(params), params["timeout"],
-                                      params["confirm_timeout"])
+                                             params["confirm_timeout"])
     except RunbookError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:
