@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg2
+import psycopg2.sql
 import pytest
 import redis
 import requests
@@ -95,17 +96,28 @@ class Sandbox:
         finally:
             conn.close()
 
-    def visible_tickets(self, tenant: str | None) -> set[str]:
-        """Tenants whose ticket_history rows the app role sees (with `tenant`'s context)."""
+    def visible_rows(self, tenant: str | None, table: str = "ticket_history") -> dict[str, int]:
+        """Rows of `table` the app role sees, counted by tenant_id, with `tenant`'s
+        context set (none at all for None)."""
         conn = self.pg()
         try:
             with conn, conn.cursor() as cur:
                 if tenant:
                     cur.execute("SELECT set_tenant_context(%s)", (tenant,))
-                cur.execute("SELECT DISTINCT tenant_id FROM ticket_history")
-                return {row[0] for row in cur.fetchall()}
+                cur.execute(psycopg2.sql.SQL("SELECT tenant_id, count(*) FROM {} GROUP BY tenant_id")
+                            .format(psycopg2.sql.Identifier(table)))
+                return dict(cur.fetchall())
         finally:
             conn.close()
+
+    def visible_tickets(self, tenant: str | None) -> set[str]:
+        """Tenants whose ticket_history rows the app role sees (with `tenant`'s context)."""
+        return set(self.visible_rows(tenant, "ticket_history"))
+
+    def active_faults(self) -> dict[str, list[str]]:
+        """The faults the CLI records as active (state/faults.json)."""
+        path = SANDBOX / "state" / "faults.json"
+        return json.loads(path.read_text()) if path.exists() else {}
 
     # -- platform
     def webhook(self, tenant: str, body: dict[str, Any], secret: str | None = None,

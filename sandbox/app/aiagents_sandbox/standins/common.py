@@ -166,11 +166,17 @@ class StandIn:
                     self.wfile.write(payload)
                     return
                 chunk = b"\0" * (1 << 20)
+                alive = getattr(body, "alive", None)
                 try:
                     for _ in range(size // len(chunk)):
+                        if alive is not None and not alive():
+                            # Withdrawn mid-stream (sdp: poison healed): cut the
+                            # body short so the client fails instead of reading on.
+                            self.close_connection = True
+                            return
                         self.wfile.write(chunk)
                 except OSError:
-                    pass  # the client died reading it, which is the point
+                    self.close_connection = True  # the client died reading it, which is the point
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..config import all_secret_values
 from .common import Request, Response, StandIn
@@ -95,7 +95,10 @@ class ServiceDeskPlus(StandIn):
                 return _ok({"notes": list(self.notes.get(ticket_id, []))})
         if len(parts) == 6 and parts[4] == "attachments" and ticket_id in self.poison:
             # Streamed as one huge body: a client that reads it into memory dies.
-            return 200, _Stream(POISON_ATTACHMENT_BYTES), {"Content-Type": "application/octet-stream"}
+            # Healing the poison (DELETE /poison) ends the streams in flight too,
+            # so no worker is killed by it after `sandbox heal poison-job`.
+            return 200, _Stream(POISON_ATTACHMENT_BYTES, alive=lambda: ticket_id in self.poison), \
+                {"Content-Type": "application/octet-stream"}
         return _fail(404, 4000, "Resource not found")
 
     def control(self, request: Request) -> Response | None:
@@ -114,11 +117,13 @@ class ServiceDeskPlus(StandIn):
 
 
 class _Stream(bytes):
-    """Marker body: served in chunks instead of built in memory."""
+    """Marker body: served in chunks instead of built in memory, for as long
+    as `alive()` holds."""
 
-    def __new__(cls, size: int) -> "_Stream":
+    def __new__(cls, size: int, alive: Callable[[], bool] | None = None) -> "_Stream":
         instance = super().__new__(cls, b"")
         instance.size = size  # type: ignore[attr-defined]
+        instance.alive = alive  # type: ignore[attr-defined]
         return instance
 
 
