@@ -113,13 +113,21 @@ def config_findings(bad, expected):
                     "Fix the settings (env/secret) and do a rolling restart of the workers.")]
 
 
-def pool_findings(containers, pool_range, overflow_range):
-    """db_pool_misconfigured when a worker's DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW leave the normal range."""
+def pool_findings(containers, pool_range, overflow_range, raised=None):
+    """db_pool_misconfigured when a worker's DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW leave the normal range.
+
+    `raised` ({DATABASE_POOL_SIZE: 20, DATABASE_MAX_OVERFLOW: 30}) are the
+    runbook's own settings for an exhausted pool: once resolve has set them
+    they are a deliberate choice, not a misconfiguration.
+    """
     wrong = {}
+    deliberate = {key: str(value) for key, value in (raised or {}).items()}
     for container in containers or []:
         env = container.get("env") or {}
         for key, bounds in (("DATABASE_POOL_SIZE", pool_range), ("DATABASE_MAX_OVERFLOW", overflow_range)):
             value = str(env.get(key, "")).strip()
+            if value.isdigit() and deliberate.get(key) == value:
+                continue
             if value.isdigit() and not int(bounds["min"]) <= int(value) <= int(bounds["max"]):
                 wrong[key] = {"value": int(value), "normal": f"{bounds['min']}-{bounds['max']}"}
     if not wrong:
