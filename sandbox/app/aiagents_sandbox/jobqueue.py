@@ -56,4 +56,13 @@ def remove_where(client: redis.Redis, predicate: Callable[[dict], bool]) -> int:
             job = job_of(raw)
             if job is not None and predicate(job):
                 removed += client.lrem(name, 1, raw)
+    # Runbooks may have quarantined some (records name the ticket and tenant).
+    quarantine = f"{settings.queue_name}:quarantine"
+    for raw in client.lrange(quarantine, 0, -1):
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and predicate(record):
+            removed += client.lrem(quarantine, 1, raw)
     return removed
