@@ -110,6 +110,6 @@ def worker_findings(workers: list[dict[str, Any]], crash_loop_restarts: int = 5)
     if poison:
         found.append(finding("worker_poison_job", "high",
                              f"ticket {poison[0]} was the last job before {tickets[poison[0]]} crashes: a poison job",
-                             {"tickets": dict(tickets), "workers": names},
+                             {"poison_tickets": poison, "tickets": dict(tickets), "workers": names},
                              f"Quarantine ticket {poison[0]} off the queue (never delete it), then restart the workers."))
     return found

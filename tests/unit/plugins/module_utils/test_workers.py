@@ -42,7 +42,18 @@ def test_findings_from_state_and_logs():
                         "worker_exception", "worker_dependency_unreachable", "worker_poison_job"}
     assert ids["workers_all_down"]["severity"] == "critical"
     assert "TICKET-7" in ids["worker_poison_job"]["summary"]
+    assert ids["worker_poison_job"]["evidence"]["poison_tickets"] == ["TICKET-7"]
     assert ids["worker_dependency_unreachable"]["runbook"] == "database_connection_issues"
+
+
+def test_only_a_ticket_before_two_or_more_crashes_is_poison():
+    once = analyse_logs(["celery@w1 ready", "job started ticket_id=T-A", "celery@w1 ready",
+                         "job started ticket_id=T-B", "celery@w1 ready", "job started ticket_id=T-B",
+                         "celery@w1 ready"])
+    assert once["last_ticket_before_restart"] == ["T-A", "T-B", "T-B"]
+    found = {item["id"]: item for item in worker_findings([worker("w1", signals=once)])}
+    assert found["worker_poison_job"]["evidence"]["poison_tickets"] == ["T-B"]
+    assert found["worker_poison_job"]["evidence"]["tickets"] == {"T-A": 1, "T-B": 2}
 
 
 def test_healthy_workers_have_no_findings():
