@@ -1,0 +1,74 @@
+"""`down` leaves nothing behind, and `up` from nothing - no image built yet -
+finishes within 10 minutes. Runs last among the sandbox tests (file order),
+and leaves the sandbox up again for whatever follows."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.sandbox
+
+UP_BUDGET_S = 600
+
+
+def docker(*args: str) -> list[str]:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, check=True, timeout=120)
+    return result.stdout.split()
+
+
+def container_processes() -> list[str]:
+    """Processes living in a container's cgroup (dockerd and containerd do not)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cgroup = (proc / "cgroup").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue  # gone meanwhile
+        if "/docker/" in cgroup or "docker-" in cgroup:
+            found.append(f"{proc.name} {cmdline[:80]}")
+    return found
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_down_leaves_nothing_and_up_from_nothing_is_within_budget(sandbox):
+    project = sandbox.env["COMPOSE_PROJECT_NAME"]
+    label = f"label=com.docker.compose.project={project}"
+    ports = sorted(int(value) for key, value in sandbox.env.items() if key.endswith("_PORT"))
+    sandbox.cli("fault", "db-long-query", "600")  # a fault holder container must go too
+
+    down = sandbox.cli("down", timeout=180)
+
+    assert "no container, volume, network or port left" in down.stdout
+    assert docker("ps", "-a", "--filter", label, "--format", "{{.Names}}") == []
+    assert docker("ps", "-a", "--filter", "label=aiagents.sandbox.fault", "--format", "{{.Names}}") == []
+    assert docker("volume", "ls", "-q", "--filter", label) == []
+    assert [port for port in ports if listening(port)] == []
+    assert container_processes() == []
+    assert not (sandbox.root / "state").exists()
+
+    # From nothing: neither the platform image nor its debootstrap base exists.
+    images = [sandbox.env["SANDBOX_IMAGE"], sandbox.env["SANDBOX_BASE_IMAGE"]]
+    subprocess.run(["docker", "rmi", "-f", *images], capture_output=True, check=False)
+    subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True, check=False)
+    assert docker("images", "-q", images[0]) == [] and docker("images", "-q", images[1]) == []
+
+    started = time.monotonic()
+    up = sandbox.cli("up", timeout=UP_BUDGET_S + 60)
+    took = time.monotonic() - started
+
+    assert "building base image" in up.stdout, up.stdout
+    assert "status: healthy" in up.stdout, up.stdout
+    assert took <= UP_BUDGET_S, f"up from nothing took {took:.0f}s (budget {UP_BUDGET_S}s)"
+    print(f"up from nothing: {took:.0f}s")
