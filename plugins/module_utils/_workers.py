@@ -22,10 +22,15 @@ DEPENDENCY = re.compile(r"(redis|postgres|psycopg2|kombu)[^\n]*(connection refus
                         r"timeout expired|name or service not known|Error 111|server closed the connection)", re.I)
 TICKET = re.compile(r"ticket_id[=: \"']+([A-Za-z0-9_-]+)")
 STARTED = re.compile(r"celery@\S+ ready|worker starting|Connected to redis", re.I)
+# Proof the dependencies answer again: a (re)connected broker or a finished job.
+RECOVERED = re.compile(r"celery@\S+ ready|Connected to redis|job succeeded", re.I)
 
 
 def analyse_logs(lines: list[str]) -> dict[str, Any]:
-    """What the logs say: OOM, segfaults, exceptions, unreachable dependencies, the job before each crash."""
+    """What the logs say: OOM, segfaults, exceptions, unreachable dependencies, the job before each crash.
+
+    Dependency errors count only after the last sign of recovery (a broker
+    connection or a job that succeeded), so they describe now, not the past."""
     signals: dict[str, Any] = {"oom": 0, "segfault": 0, "exceptions": Counter(), "exception_lines": [],
                                "dependency_errors": [], "last_ticket_before_restart": []}
     last_ticket = None
@@ -42,8 +47,10 @@ def analyse_logs(lines: list[str]) -> dict[str, Any]:
             signals["oom"] += 1
         if SEGFAULT.search(line):
             signals["segfault"] += 1
-        if DEPENDENCY.search(line) and len(signals["dependency_errors"]) < 5:
-            signals["dependency_errors"].append(line.strip()[:300])
+        if RECOVERED.search(line):
+            signals["dependency_errors"] = []
+        if DEPENDENCY.search(line):
+            signals["dependency_errors"] = (signals["dependency_errors"] + [line.strip()[:300]])[-5:]
         stripped = line.strip()
         match = EXCEPTION.match(stripped)
         if match and not stripped.startswith(("File ", "Traceback")):
@@ -52,6 +59,12 @@ def analyse_logs(lines: list[str]) -> dict[str, Any]:
                 signals["exception_lines"].append(stripped[:300])
     signals["exceptions"] = dict(signals["exceptions"])
     return signals
+
+
+def dependency_name(line: str) -> str:
+    """Which dependency a connection error is about: redis (Redis, kombu) or postgres (PostgreSQL, psycopg2)."""
+    match = DEPENDENCY.search(line)
+    return "redis" if match and match.group(1).lower() in ("redis", "kombu") else "postgres"
 
 
 def worker_findings(workers: list[dict[str, Any]], crash_loop_restarts: int = 5) -> list[dict[str, Any]]:
@@ -102,9 +115,13 @@ def worker_findings(workers: list[dict[str, Any]], crash_loop_restarts: int = 5)
                              {"workers": [w["name"] for w in sigterm]}, "Start them if they should be running."))
     dependency = [line for w in workers for line in w["signals"]["dependency_errors"]]
     if dependency:
-        found.append(finding("worker_dependency_unreachable", "high", f"workers cannot reach a dependency: {dependency[0]}",
-                             {"log_lines": dependency[:5]},
-                             "Restore Redis/PostgreSQL, then restart the workers.", runbook="database_connection_issues"))
+        names = sorted({dependency_name(line) for line in dependency})
+        found.append(finding("worker_dependency_unreachable", "high",
+                             f"workers cannot reach {' and '.join(names)}: {dependency[-1]}",
+                             {"log_lines": dependency[-5:], "dependencies": names,
+                              "workers": [w["name"] for w in workers if w["signals"]["dependency_errors"]]},
+                             f"Restore {' and '.join(names)} (restart it), then restart the workers.",
+                             runbook="database_connection_issues" if "postgres" in names else "high_queue_depth"))
     tickets = Counter(ticket for w in workers for ticket in w["signals"]["last_ticket_before_restart"])
     poison = [ticket for ticket, count in tickets.items() if count >= 2]
     if poison:

@@ -43,7 +43,7 @@ def test_findings_from_state_and_logs():
     assert ids["workers_all_down"]["severity"] == "critical"
     assert "TICKET-7" in ids["worker_poison_job"]["summary"]
     assert ids["worker_poison_job"]["evidence"]["poison_tickets"] == ["TICKET-7"]
-    assert ids["worker_dependency_unreachable"]["runbook"] == "database_connection_issues"
+    assert ids["worker_dependency_unreachable"]["runbook"] == "high_queue_depth"  # a Redis error
 
 
 def test_only_a_ticket_before_two_or_more_crashes_is_poison():
@@ -63,3 +63,27 @@ def test_healthy_workers_have_no_findings():
 def test_a_normal_stop_is_information_only():
     found = worker_findings([worker("w1"), worker("w2", state="exited", running=False, exit_code=143)])
     assert [(item["id"], item["severity"]) for item in found] == [("worker_sigterm", "info")]
+
+
+def test_dependency_errors_count_only_after_the_last_recovery():
+    refused = "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6380. Connection refused."
+    recovered = analyse_logs([refused, "[INFO/MainThread] Connected to redis://127.0.0.1:6380/0", "job started"])
+    assert recovered["dependency_errors"] == []
+    after_a_success = analyse_logs([refused, "job succeeded tenant_id=a ticket_id=T-1 duration_s=0.20"])
+    assert after_a_success["dependency_errors"] == []
+    still_failing = analyse_logs(["celery@w1 ready."] + [refused] * 7)
+    assert still_failing["dependency_errors"] == [refused] * 5
+
+
+def test_the_dependency_named_by_the_errors_decides_the_next_runbook():
+    database = ('psycopg2.OperationalError: connection to server at "127.0.0.1", port 5433 failed: '
+                'Connection refused')
+    broker = "redis unavailable: Error 111 connecting to 127.0.0.1:6380. Connection refused."
+    for lines, names, runbook in (([database], ["postgres"], "database_connection_issues"),
+                                  ([broker], ["redis"], "high_queue_depth"),
+                                  ([broker, database], ["postgres", "redis"], "database_connection_issues")):
+        found = {item["id"]: item for item in worker_findings([worker("w1", signals=analyse_logs(lines))])}
+        unreachable = found["worker_dependency_unreachable"]
+        assert unreachable["evidence"]["dependencies"] == names
+        assert unreachable["evidence"]["workers"] == ["w1"]
+        assert unreachable["runbook"] == runbook
