@@ -1,5 +1,6 @@
 """Remediations that need an operator's opt-in or input: restarting a database that does
-not answer, and rotating a credential the provider has revoked."""
+not answer (then checking the workers reconnect), restarting the broker the workers
+cannot reach, and rotating a credential the provider has revoked."""
 
 from __future__ import annotations
 
@@ -17,17 +18,34 @@ def resolve(run_playbook, runbook: str, report_dir, **extra) -> tuple[object, di
     return run, json.loads((report_dir / runbook / "latest.json").read_text())
 
 
-def container_state(name: str) -> str:
-    return subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", name], capture_output=True, text=True,
+def container_state(name: str, field: str = "Status") -> str:
+    return subprocess.run(["docker", "inspect", "-f", f"{{{{.State.{field}}}}}", name], capture_output=True, text=True,
                           check=True).stdout.strip()
+
+
+def workers_started() -> dict[str, str]:
+    names = subprocess.run(["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=aiagents",
+                            "--filter", "label=com.docker.compose.service=worker"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    return {name: container_state(name, "StartedAt") for name in names}
+
+
+def stopped(sandbox, container: str):
+    """The sandbox with one container stopped for the test, started again after it."""
+    subprocess.run(["docker", "stop", container], check=True, capture_output=True)
+    yield sandbox
+    subprocess.run(["docker", "start", container], check=True, capture_output=True)
+    sandbox.wait_for(lambda: sandbox.cli("status", check=False).returncode == 0, 120, 2, "sandbox healthy again")
 
 
 @pytest.fixture
 def postgres_stopped(healed):
-    subprocess.run(["docker", "stop", "aiagents-postgres-1"], check=True, capture_output=True)
-    yield healed
-    subprocess.run(["docker", "start", "aiagents-postgres-1"], check=True, capture_output=True)
-    healed.wait_for(lambda: healed.cli("status", check=False).returncode == 0, 120, 2, "sandbox healthy again")
+    yield from stopped(healed, "aiagents-postgres-1")
+
+
+@pytest.fixture
+def redis_stopped(healed):
+    yield from stopped(healed, "aiagents-redis-1")
 
 
 def test_database_restart_needs_the_opt_in_then_brings_it_back(postgres_stopped, run_playbook, tmp_path):
@@ -38,12 +56,19 @@ def test_database_restart_needs_the_opt_in_then_brings_it_back(postgres_stopped,
     assert "Would restart the postgres service" in " ".join(run.stdout.split()) and report["actions"] == []
     assert container_state("aiagents-postgres-1") == "exited"
 
+    workers = workers_started()
     run, report = resolve(run_playbook, "database_connection_issues", tmp_path,
                           database_connection_issues_restart_database=True)
     assert run.rc == 0, run.stdout[-3000:]
+    # No job failed on the database while it was down, so the workers are trusted to
+    # reconnect and left running; the next job proves they did.
     assert [a["id"].split(" : ")[-1] for a in report["actions"]] == ["Restart service postgres"]
     assert container_state("aiagents-postgres-1") == "running"
-    assert sandbox.sql("SELECT count(*) FROM tenants")[0][0] >= 2
+    assert workers_started() == workers
+    sandbox.cli("fault", "queue-flood", "1", "1", "0")
+    sandbox.wait_for(lambda: sandbox.sql("SELECT status FROM enhancement_history WHERE ticket_id = 'FLOOD-00000'"),
+                     60, 1, "the next job recorded")
+    assert sandbox.sql("SELECT status FROM enhancement_history WHERE ticket_id = 'FLOOD-00000'") == [("success",)]
 
     again, report = resolve(run_playbook, "database_connection_issues", tmp_path,
                             database_connection_issues_restart_database=True)
@@ -88,3 +113,19 @@ def test_a_revoked_openai_key_is_rotated_with_the_new_key_given(healed, run_play
         sandbox.cli("heal", "openai-key-revoked")
         # Leave the sandbox with the key it had, so other tests' expectations hold.
         (sandbox.root / "secrets" / "openai-credentials" / "api_key").write_text(old_key + "\n")
+
+
+def test_without_the_opt_in_the_broker_the_workers_need_is_not_restarted(redis_stopped, run_playbook, tmp_path):
+    redis_stopped.wait_for(lambda: "6380" in subprocess.run(["docker", "logs", "--tail", "20", "aiagents-worker-1"],
+                                                           capture_output=True, text=True).stderr,
+                           30, 1, "the workers logging the lost broker")
+    workers = workers_started()
+    run, report = resolve(run_playbook, "worker_failures", tmp_path)
+    assert run.rc == 0, run.stdout[-3000:]
+    unreachable = [f for f in report["findings"] if f["id"] == "worker_dependency_unreachable"]
+    assert unreachable and unreachable[0]["evidence"]["dependencies"] == ["redis"]
+    text = " ".join(run.stdout.split())
+    assert "redis does not answer on 127.0.0.1:6380. Would restart the redis service" in text
+    # Restarting the workers while their broker is gone would only fail them again.
+    assert report["actions"] == [] and workers_started() == workers
+    assert container_state("aiagents-redis-1") == "exited"
