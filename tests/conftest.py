@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 
 import pytest
 
 from tests.harness import ansible as ansible_harness
-from tests.harness.servers import PostgresServer, RedisServer, make_workdir
+from tests.harness.servers import PostgresServer, RedisServer, throwaway
 
 
 @pytest.fixture
 def redis_server():
     """A fresh redis-server of our own on a free loopback port."""
-    workdir = make_workdir("redis")
-    server = RedisServer(workdir)
-    server.start()
-    yield server
-    server.kill()
-    shutil.rmtree(workdir, ignore_errors=True)
+    with throwaway(RedisServer, "redis") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def postgres_cluster():
     """One PostgreSQL cluster for the session (initdb costs seconds)."""
-    workdir = make_workdir("postgres")
-    server = PostgresServer(workdir)
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+    with throwaway(PostgresServer, "postgres", end="stop") as server:
+        yield server
 
 
 @pytest.fixture
@@ -44,12 +35,8 @@ def postgres_db(postgres_cluster):
 @pytest.fixture
 def postgres_server():
     """A PostgreSQL server of this test's own, for tests that stop or kill it."""
-    workdir = make_workdir("postgres")
-    server = PostgresServer(workdir)
-    server.start()
-    yield server
-    server.kill()
-    shutil.rmtree(workdir, ignore_errors=True)
+    with throwaway(PostgresServer, "postgres") as server:
+        yield server
 
 
 @pytest.fixture

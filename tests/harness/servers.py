@@ -16,6 +16,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -276,3 +278,17 @@ class PidNamespacePostgresServer(PostgresServer):
 
 def make_workdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"aiagents-{prefix}-"))
+
+
+@contextmanager
+def throwaway(make: Callable[[Path], _Server], prefix: str, end: str = "kill") -> Iterator[_Server]:
+    """A server of its own in a fresh directory: started, then ended (`kill`, like
+    a crash, or `stop`, gracefully) and its directory removed, whatever happened."""
+    workdir = make_workdir(prefix)
+    server = make(workdir)
+    try:
+        server.start()
+        yield server
+    finally:
+        getattr(server, end)()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -11,7 +10,7 @@ import psycopg2
 import psycopg2.sql
 import pytest
 
-from tests.harness.servers import PostgresServer, make_workdir
+from tests.harness.servers import PostgresServer, throwaway
 
 MODULE = "aiagents.runbooks.postgresql_activity_info"
 ROLE_PASSWORD = "worker-role-pw-93d1"
@@ -289,12 +288,8 @@ def snapshot(server, dbname: str) -> dict:
 @pytest.fixture
 def quiet_postgres():
     """A server of this test's own with autovacuum off: nothing but the test writes to it."""
-    workdir = make_workdir("postgres-quiet")
-    server = PostgresServer(workdir, {"autovacuum": "off"})
-    server.start()
-    yield server
-    server.kill()
-    shutil.rmtree(workdir, ignore_errors=True)
+    with throwaway(lambda workdir: PostgresServer(workdir, {"autovacuum": "off"}), "postgres-quiet") as server:
+        yield server
 
 
 def test_the_module_changes_nothing(quiet_postgres, run_module):

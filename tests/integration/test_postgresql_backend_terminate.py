@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 
 import psycopg2
 import psycopg2.extras
 import pytest
 
-from tests.harness.servers import PidNamespacePostgresServer, make_workdir
+from tests.harness.servers import PidNamespacePostgresServer, throwaway
 from tests.integration.test_postgresql_activity_info import (
     ROLE_PASSWORD,
     Background,
@@ -114,12 +113,8 @@ def test_refuses_replication_backends(postgres_cluster, run_module):
 @pytest.fixture
 def pid_namespace_postgres():
     """A server whose next backend pid is known in advance (see PidNamespacePostgresServer)."""
-    workdir = make_workdir("postgres-pidns")
-    server = PidNamespacePostgresServer(workdir)
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+    with throwaway(PidNamespacePostgresServer, "postgres-pidns", end="stop") as server:
+        yield server
 
 
 def test_refuses_its_own_backend(pid_namespace_postgres, run_module):
