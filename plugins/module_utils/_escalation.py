@@ -27,7 +27,8 @@ RULES: dict[str, tuple[bool, str]] = {
     "worker_oom_killed": (False, "Raise the memory limit; if it recurs, engineering looks for the leak."),
     "worker_segfault": (True, "Escalate to engineering with logs and versions (segfault)."),
     "worker_exception": (False, "Unresolved after 30 min: engineering, with last logs, restarts and recent deploys."),
-    "worker_dependency_unreachable": (True, "Restore Redis/PostgreSQL first (database runbook), then the workers."),
+    "worker_dependency_unreachable": (True, "Restore the dependency the finding names (Redis or PostgreSQL) first, "
+                                            "then restart the workers."),
     # database_connection_issues
     "db_unreachable": (True, "Page the DBA and on-call (critical) if unresponsive 5+ minutes."),
     "db_auth_failed": (True, "Page the DBA: the workers' credentials are refused."),
