@@ -33,6 +33,8 @@ RULES: dict[str, tuple[bool, str]] = {
     "db_unreachable": (True, "Page the DBA and on-call (critical) if unresponsive 5+ minutes."),
     "db_auth_failed": (True, "Page the DBA: the workers' credentials are refused."),
     "db_connections_saturated": (False, "DBA (high) if unresolved in 30 minutes."),
+    "db_corruption_suspected": (True, "Corruption suspected (critical): stop writes - pause intake, stop the "
+                                      "workers - and page the DBA and on-call."),
     "rls_tenant_leak": (True, "Security incident: page on-call and the DBA; stop intake for the affected tenants."),
     "rls_context_unset": (True, "Security incident: page on-call and the DBA; the policy fails open."),
     "rls_bypass_role": (True, "Security incident: page the DBA; the app role bypasses RLS."),

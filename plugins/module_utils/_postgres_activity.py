@@ -25,6 +25,11 @@ SELECT json_build_object(
   'max_connections', current_setting('max_connections')::int,
   'superuser_reserved', current_setting('superuser_reserved_connections')::int,
   'reserved', coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int,
+  'data_checksums', current_setting('data_checksums')::bool,
+  'checksum_failures', (SELECT coalesce(json_agg(json_build_object(
+      'database', coalesce(d.datname, '(shared catalogs)'), 'failures', d.checksum_failures,
+      'last_failure', d.checksum_last_failure) ORDER BY d.datname), '[]')
+    FROM pg_stat_database d WHERE d.checksum_failures > 0),
   'backends', (SELECT coalesce(json_agg(json_build_object(
       'pid', a.pid, 'user', a.usename, 'database', a.datname, 'application', a.application_name,
       'client', host(a.client_addr), 'state', a.state,
@@ -108,6 +113,7 @@ def summarise(data: dict, thresholds: dict) -> dict[str, Any]:
         "long_running": [_brief(backend) for backend in others if backend["state"] == "active"
                          and (backend["query_seconds"] or 0) > thresholds["long_query_seconds"]],
         "blocking": lock_chains(others),
+        "integrity": {"data_checksums": data["data_checksums"], "checksum_failures": data["checksum_failures"]},
         "own_pid": own,
     }
 
@@ -186,6 +192,16 @@ def activity_findings(summary: dict, data: dict, thresholds: dict) -> list[dict]
                 "An open transaction holds its locks and blocks vacuum: find the worker (application, client) and fix "
                 "the code path; terminate this pid only with postgresql_backend_terminate (pid and query_start).",
                 runbook=RUNBOOK))
+    failures = summary["integrity"]["checksum_failures"]
+    if failures:
+        total = sum(item["failures"] for item in failures)
+        out.append(finding(
+            "db_corruption_suspected", "critical",
+            f"{total} data page checksum failure(s) in " + ", ".join(
+                f"{item['database']} ({item['failures']}, last {item['last_failure']})" for item in failures),
+            {"checksum_failures": failures},
+            "Corruption suspected: stop writes now (pause intake, stop the workers) and page the DBA and on-call. "
+            "Do not restart, vacuum or reindex before the DBA has a copy of the data directory.", runbook=RUNBOOK))
     blockers = {chain["blocker"]["pid"] for chain in summary["blocking"]}
     for backend in summary["long_running"]:
         out.append(finding(

@@ -21,6 +21,8 @@ description:
   - Findings C(db_connections_saturated), C(db_idle_connection_leak), C(db_idle_in_transaction),
     C(db_long_running_query) and C(db_blocking_locks) name the pids and the C(query_start) that
     M(aiagents.runbooks.postgresql_backend_terminate) needs.
+  - Data page checksum failures counted in C(pg_stat_database) (PostgreSQL 12 and later, on a cluster with
+    data checksums) are C(db_corruption_suspected), critical.
   - Log in as a superuser or a member of C(pg_read_all_stats) to see other roles' queries.
   - Read-only - the session runs with C(default_transaction_read_only) on.
 author:
@@ -126,6 +128,14 @@ blocking:
   type: list
   elements: dict
   sample: [{"blocker": {"pid": 4242}, "blocked": [{"pid": 4243, "blocked_by": [4242]}], "longest_wait_seconds": 45.0}]
+integrity:
+  description: >-
+    Whether the cluster has data checksums, and the databases where reads failed them (null when
+    unreachable).
+  returned: always
+  type: dict
+  sample: {"data_checksums": true, "checksum_failures": [{"database": "ai_agents", "failures": 1,
+           "last_failure": "2026-11-28T03:00:00.123456+00:00"}]}
 own_pid:
   description: The module's own backend (left out of the lists above, counted in RV(connections)).
   returned: when reachable
@@ -203,7 +213,8 @@ def main() -> None:
         data = _postgres_activity.read_activity(client, params["query_chars"])
     except _postgres.ConnectFailure as exc:
         module.exit_json(changed=False, reachable=False, server_version=None, server_version_num=None,
-                         connections=None, idle_in_transaction=[], long_running=[], blocking=[], round_trips=0,
+                         connections=None, idle_in_transaction=[], long_running=[], blocking=[], integrity=None,
+                         round_trips=0,
                          findings=_postgres_activity.unreachable_findings(exc, params))
     except RunbookError as exc:
         module.fail_json(msg=str(exc))

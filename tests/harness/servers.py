@@ -135,9 +135,10 @@ class PostgresServer(_Server):
     superuser = "postgres"
     password = "harness-superuser-pw"
 
-    def __init__(self, workdir: Path, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, settings: dict[str, str] | None = None, checksums: bool = False) -> None:
         self.workdir = workdir
         self.settings = dict(settings or {})  # extra server settings (-c name=value)
+        self.checksums = checksums  # initdb --data-checksums: reads verify each page
         self.datadir = workdir / "data"
         self.port = free_port()
         # Popen(user=...) rather than runuser: the child we hold must be the
@@ -161,6 +162,7 @@ class PostgresServer(_Server):
             [
                 _postgres_bin("initdb"), "-D", str(self.datadir), "-U", self.superuser,
                 "--pwfile", str(pwfile), "--auth=scram-sha-256", "-E", "UTF8", "--no-sync",
+                *(["--data-checksums"] if self.checksums else []),
             ],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.workdir, **self._as_user,
         )

@@ -7,6 +7,7 @@ import time
 import uuid
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.sql
 import pytest
 
@@ -36,6 +37,19 @@ def activity(run_module, server, dbname="postgres", verbosity=0, **args):
     run = run_module(MODULE, params, verbosity=verbosity)
     assert run.rc == 0, run.stdout
     return run.result
+
+
+def superuser_sql(server, dbname: str, *statements: str) -> list[tuple]:
+    """Statements as the superuser, each committed; the rows of the last."""
+    conn = server.connect(dbname)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
 
 
 def ids(result) -> list[str]:
@@ -208,6 +222,33 @@ def test_idle_leak_threshold_is_per_user(postgres_db, run_module):
     finally:
         for conn in held:
             conn.close()
+
+
+def test_a_page_failing_its_checksum_is_suspected_corruption(run_module):
+    """A real torn page: written behind the server's back, then read."""
+    with throwaway(lambda workdir: PostgresServer(workdir, checksums=True), "postgres-checksums") as server:
+        dbname = server.create_database("ledger")
+        [(path,)] = superuser_sql(server, dbname, "CREATE TABLE entries AS SELECT g AS id, repeat('x', 200) AS note "
+                                  "FROM generate_series(1, 100) g", "CHECKPOINT", "SELECT pg_relation_filepath('entries')")
+        relation = server.datadir / path
+        healthy = activity(run_module, server, dbname)
+        assert healthy["integrity"] == {"data_checksums": True, "checksum_failures": []} and healthy["findings"] == []
+
+        server.stop()
+        with open(relation, "r+b") as page:
+            page.seek(4096)
+            page.write(b"\xff" * 64)
+        server.start()
+        conn = server.connect(dbname)
+        with pytest.raises(psycopg2.errors.DataCorrupted), conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM entries")
+        conn.close()
+
+        result = activity(run_module, server, dbname)
+        assert [(item["id"], item["severity"]) for item in result["findings"]] == [("db_corruption_suspected", "critical")]
+        [failure] = result["integrity"]["checksum_failures"]
+        assert (failure["database"], failure["failures"]) == ("ledger", 1) and failure["last_failure"]
+        assert result["round_trips"] == 1
 
 
 def test_server_down_is_a_finding(postgres_server, run_module):

@@ -100,7 +100,7 @@ def test_lock_chains_group_waiters_under_the_root_blocker():
 
 def test_findings_from_activity_use_the_thresholds():
     data = {"own_pid": 99, "max_connections": 100, "superuser_reserved": 3, "reserved": 0, "version": "15.18",
-            "version_num": 150018,
+            "version_num": 150018, "data_checksums": True, "checksum_failures": [],
             "backends": [backend(n, "idle", user="leaky") for n in range(1, 89)]
             + [backend(200, seconds=400), backend(99, seconds=1000)]}
     thresholds = dict(_postgres_activity.DEFAULT_THRESHOLDS)
@@ -114,3 +114,18 @@ def test_findings_from_activity_use_the_thresholds():
     thresholds["saturation_ratio"] = 0.95
     relaxed = _postgres_activity.activity_findings(summary, data, thresholds)
     assert "db_connections_saturated" not in [item["id"] for item in relaxed]
+
+
+def test_checksum_failures_are_suspected_corruption():
+    data = {"own_pid": 99, "max_connections": 100, "superuser_reserved": 3, "reserved": 0, "version": "15.18",
+            "version_num": 150018, "data_checksums": True, "backends": [backend(99)],
+            "checksum_failures": [{"database": "ai_agents", "failures": 2, "last_failure": "2026-11-28T03:00:00+00:00"},
+                                  {"database": "(shared catalogs)", "failures": 1, "last_failure": None}]}
+    thresholds = dict(_postgres_activity.DEFAULT_THRESHOLDS)
+    summary = _postgres_activity.summarise(data, thresholds)
+    found = _postgres_activity.activity_findings(summary, data, thresholds)
+    assert [(item["id"], item["severity"]) for item in found] == [("db_corruption_suspected", "critical")]
+    assert found[0]["summary"].startswith("3 data page checksum failure(s) in ai_agents (2, last 2026-11-28")
+    assert "stop writes" in found[0]["resolution"]
+    data["checksum_failures"] = []
+    assert _postgres_activity.activity_findings(_postgres_activity.summarise(data, thresholds), data, thresholds) == []
