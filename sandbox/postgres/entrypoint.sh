@@ -14,7 +14,7 @@ fingerprint="$(cat "$secrets/admin_password" "$secrets/app_password" | sha256sum
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "initialising $POSTGRES_DB"
     install -o postgres -m 600 "$secrets/admin_password" /tmp/pwfile
-    as_pg initdb -D "$PGDATA" -U "$POSTGRES_ADMIN_USER" --pwfile=/tmp/pwfile \
+    as_pg initdb -D "$PGDATA" -U "$POSTGRES_ADMIN_USER" --pwfile=/tmp/pwfile --data-checksums \
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
     rm -f /tmp/pwfile
     # Only loopback TCP (password) and the socket inside the container.
@@ -33,6 +33,16 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     as_pg pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
     printf '%s\n' "$fingerprint" > "$PGDATA/.aiagents-secrets"
     echo "initialised"
+fi
+
+# Data checksums, so a torn or corrupted page is detected when read (the
+# database runbook's corruption check), also on a data directory initialised
+# without them: a clean socket-only start and stop first, as pg_checksums needs.
+if pg_controldata "$PGDATA" | grep -q '^Data page checksum version: *0$'; then
+    as_pg pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -p $POSTGRES_PORT" -w start >/dev/null
+    as_pg pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    as_pg pg_checksums --enable -D "$PGDATA" >/dev/null
+    echo "data checksums enabled"
 fi
 
 # The passwords follow the secret files, also for a data directory kept from

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import psycopg2
+import psycopg2.errors
 import pytest
 import redis
 import requests
@@ -339,6 +341,57 @@ def test_workers_stopped_and_healed(healed: Sandbox) -> None:
     assert sandbox.metrics()["worker_active_count"] == int(sandbox.env["WORKER_REPLICAS"])
 
 
+def container_status(name: str) -> str:
+    return subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", name], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_redis_down_and_healed(healed: Sandbox) -> None:
+    sandbox = healed
+    sandbox.cli("fault", "redis-down")
+    assert container_status("aiagents-redis-1") == "exited"
+    with pytest.raises(redis.ConnectionError):
+        sandbox.redis().ping()
+    # The workers keep running and say they lost their broker.
+    assert all(w["State"]["Status"] == "running" for w in sandbox.workers())
+    sandbox.wait_for(lambda: all("Cannot connect to redis" in subprocess.run(
+        ["docker", "logs", "--tail", "30", w["Name"].lstrip("/")], capture_output=True, text=True, check=True).stderr
+        for w in sandbox.workers()), 30, 1, "every worker logging the lost broker")
+    sandbox.cli("heal", "redis-down")
+    assert sandbox.redis().ping()
+    sandbox.wait_for(lambda: sandbox.metrics()["worker_active_count"] == int(sandbox.env["WORKER_REPLICAS"]),
+                     60, 1, "every worker back on the broker")
+
+
+def checksum_failures(sandbox: Sandbox) -> int:
+    return sandbox.sql("SELECT checksum_failures FROM pg_stat_database WHERE datname = current_database()")[0][0] or 0
+
+
+def test_db_corrupt_page_fails_its_checksum_and_heals(healed: Sandbox) -> None:
+    sandbox = healed
+    assert sandbox.sql("SHOW data_checksums") == [("on",)]
+    assert checksum_failures(sandbox) == 0
+    sandbox.cli("fault", "db-corrupt-page")
+    assert checksum_failures(sandbox) >= 1
+    with pytest.raises(psycopg2.errors.DataCorrupted):
+        sandbox.sql("SELECT count(*) FROM corruption_probe")
+    # The rest of the database still serves the platform.
+    assert sandbox.sql("SELECT count(*) FROM tenants")[0][0] >= 2
+    sandbox.cli("heal", "db-corrupt-page")
+    assert checksum_failures(sandbox) == 0
+    assert sandbox.sql("SELECT to_regclass('corruption_probe')") == [(None,)]
+
+
+def test_a_full_heal_starts_what_was_stopped(healed: Sandbox) -> None:
+    """A runbook pausing intake stops the api; a full heal brings it back with the rest."""
+    sandbox = healed
+    subprocess.run(["docker", "stop", "aiagents-api-1"], check=True, capture_output=True)
+    assert sandbox.cli("status", check=False).returncode != 0
+    sandbox.cli("heal")
+    assert container_status("aiagents-api-1") == "running"
+    assert sandbox.cli("status", check=False).returncode == 0
+
+
 def worker_restarts(sandbox: Sandbox) -> dict[str, tuple[str, int, str]]:
     """container name -> (id, RestartCount, status) of every worker container."""
     return {w["Name"].lstrip("/"): (w["Id"], w["RestartCount"], w["State"]["Status"]) for w in sandbox.workers()}
@@ -644,7 +697,7 @@ def test_sdp_rejects_a_wrong_key(sandbox: Sandbox) -> None:
 def test_faults_listed(sandbox: Sandbox) -> None:
     listed = sandbox.cli("faults").stdout
     for name in ("queue-flood", "workers-stopped", "worker-oom", "worker-crash-loop", "worker-bad-api-key",
-                 "poison-job", "db-connections-exhausted", "db-long-query", "db-blocking-lock", "rls-disabled",
+                 "poison-job", "redis-down", "db-down", "db-corrupt-page", "db-connections-exhausted", "db-long-query", "db-blocking-lock", "rls-disabled",
                  "rls-policy-dropped", "rls-not-forced", "rls-bypass-role", "rls-policy-unscoped",
                  "sdp-slow", "sdp-hang", "openai-429", "openai-refuse"):
         assert re.search(rf"^\s+{re.escape(name)}\s", listed, re.M), name
