@@ -117,9 +117,9 @@ def test_a_revoked_openai_key_is_rotated_with_the_new_key_given(healed, run_play
 
 def test_without_the_opt_in_the_broker_the_workers_need_is_not_restarted(redis_stopped, run_playbook, tmp_path):
     def logged_lost_broker() -> bool:
-        logs = subprocess.run(["docker", "logs", "--tail", "20", "aiagents-worker-1"], capture_output=True, text=True,
-                              check=True)
-        return "6380" in logs.stderr
+        tails = [subprocess.run(["docker", "logs", "--tail", "20", worker["Name"].lstrip("/")], capture_output=True,
+                                text=True, check=True).stderr for worker in redis_stopped.workers()]
+        return all("Cannot connect to redis" in tail for tail in tails)
 
     redis_stopped.wait_for(logged_lost_broker, 30, 1, "the workers logging the lost broker")
     workers = workers_started()
