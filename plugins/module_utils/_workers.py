@@ -22,17 +22,22 @@ DEPENDENCY = re.compile(r"(redis|postgres|psycopg2|kombu)[^\n]*(connection refus
                         r"timeout expired|name or service not known|Error 111|server closed the connection)", re.I)
 TICKET = re.compile(r"ticket_id[=: \"']+([A-Za-z0-9_-]+)")
 STARTED = re.compile(r"celery@\S+ ready|worker starting|Connected to redis", re.I)
-# Proof the dependencies answer again: a (re)connected broker or a finished job.
-RECOVERED = re.compile(r"celery@\S+ ready|Connected to redis|job succeeded", re.I)
+# Proof a dependency answers again: which dependencies each kind of line clears.
+RECOVERED = ((re.compile(r"job succeeded", re.I), ("redis", "postgres")),  # a job needs both
+             (re.compile(r"celery@\S+ ready", re.I), ("redis", "postgres")),  # a new process: earlier errors were its predecessor's
+             (re.compile(r"Connected to redis", re.I), ("redis",)))  # the broker (re)connected
 
 
 def analyse_logs(lines: list[str]) -> dict[str, Any]:
     """What the logs say: OOM, segfaults, exceptions, unreachable dependencies, the job before each crash.
 
-    Dependency errors count only after the last sign of recovery (a broker
-    connection or a job that succeeded), so they describe now, not the past."""
+    A dependency's errors count only after the last sign it answers again (a
+    broker connection for Redis; a worker start or a job that succeeded for
+    both), so they describe now, not the past."""
     signals: dict[str, Any] = {"oom": 0, "segfault": 0, "exceptions": Counter(), "exception_lines": [],
-                               "dependency_errors": [], "last_ticket_before_restart": []}
+                               "dependency_errors": [], "unreachable": [], "jobs_succeeded": 0,
+                               "last_ticket_before_restart": []}
+    errors: dict[str, list[str]] = {"redis": [], "postgres": []}
     last_ticket = None
     saw_start = False
     for line in lines:
@@ -47,10 +52,15 @@ def analyse_logs(lines: list[str]) -> dict[str, Any]:
             signals["oom"] += 1
         if SEGFAULT.search(line):
             signals["segfault"] += 1
-        if RECOVERED.search(line):
-            signals["dependency_errors"] = []
+        for pattern, cleared in RECOVERED:
+            if pattern.search(line):
+                for name in cleared:
+                    errors[name] = []
+        if "job succeeded" in line:
+            signals["jobs_succeeded"] += 1
         if DEPENDENCY.search(line):
-            signals["dependency_errors"] = (signals["dependency_errors"] + [line.strip()[:300]])[-5:]
+            name = dependency_name(line)
+            errors[name] = (errors[name] + [line.strip()[:300]])[-5:]
         stripped = line.strip()
         match = EXCEPTION.match(stripped)
         if match and not stripped.startswith(("File ", "Traceback")):
@@ -58,6 +68,8 @@ def analyse_logs(lines: list[str]) -> dict[str, Any]:
             if len(signals["exception_lines"]) < 5 and stripped not in signals["exception_lines"]:
                 signals["exception_lines"].append(stripped[:300])
     signals["exceptions"] = dict(signals["exceptions"])
+    signals["dependency_errors"] = errors["redis"] + errors["postgres"]
+    signals["unreachable"] = [name for name in ("postgres", "redis") if errors[name]]
     return signals
 
 
@@ -115,13 +127,13 @@ def worker_findings(workers: list[dict[str, Any]], crash_loop_restarts: int = 5)
                              {"workers": [w["name"] for w in sigterm]}, "Start them if they should be running."))
     dependency = [line for w in workers for line in w["signals"]["dependency_errors"]]
     if dependency:
-        names = sorted({dependency_name(line) for line in dependency})
+        unreachable = sorted({name for w in workers for name in w["signals"]["unreachable"]})
         found.append(finding("worker_dependency_unreachable", "high",
-                             f"workers cannot reach {' and '.join(names)}: {dependency[-1]}",
-                             {"log_lines": dependency[-5:], "dependencies": names,
+                             f"workers cannot reach {' and '.join(unreachable)}: {dependency[-1]}",
+                             {"log_lines": dependency[-5:], "dependencies": unreachable,
                               "workers": [w["name"] for w in workers if w["signals"]["dependency_errors"]]},
-                             f"Restore {' and '.join(names)} (restart it), then restart the workers.",
-                             runbook="database_connection_issues" if "postgres" in names else "high_queue_depth"))
+                             f"Restore {' and '.join(unreachable)} (restart it), then restart the workers.",
+                             runbook="database_connection_issues" if "postgres" in unreachable else "high_queue_depth"))
     tickets = Counter(ticket for w in workers for ticket in w["signals"]["last_ticket_before_restart"])
     poison = [ticket for ticket, count in tickets.items() if count >= 2]
     if poison:

@@ -87,3 +87,27 @@ def test_the_dependency_named_by_the_errors_decides_the_next_runbook():
         assert unreachable["evidence"]["dependencies"] == names
         assert unreachable["evidence"]["workers"] == ["w1"]
         assert unreachable["runbook"] == runbook
+
+
+def test_each_dependency_clears_only_on_its_own_proof():
+    database = 'psycopg2.OperationalError: connection to server at "127.0.0.1", port 5433 failed: Connection refused'
+    broker = "consumer: Cannot connect to redis://127.0.0.1:6380/0: Error 111 connecting to 127.0.0.1:6380."
+    # Retries of the broker never push the database error out of view.
+    both = analyse_logs([database] + [broker] * 7)
+    assert both["unreachable"] == ["postgres", "redis"] and database in both["dependency_errors"]
+    # The broker reconnecting says nothing about PostgreSQL.
+    reconnected = analyse_logs([database, broker, "[INFO/MainThread] Connected to redis://127.0.0.1:6380/0"])
+    assert reconnected["unreachable"] == ["postgres"] and reconnected["dependency_errors"] == [database]
+    # A new worker process, or a job that went through, clears both.
+    assert analyse_logs([database, broker, "celery@w1 ready."])["unreachable"] == []
+    succeeded = analyse_logs([database, broker, "job succeeded tenant_id=a ticket_id=T-1 duration_s=0.2"])
+    assert succeeded["unreachable"] == [] and succeeded["jobs_succeeded"] == 1
+
+
+def test_a_poison_job_and_a_lost_dependency_name_their_own_things():
+    lines = ["celery@w1 ready", "job started ticket_id=T-P", "celery@w1 ready", "job started ticket_id=T-P",
+             "celery@w1 ready", "redis unavailable: Error 111 connecting to 127.0.0.1:6380. Connection refused."]
+    found = {item["id"]: item for item in worker_findings([worker("w1", signals=analyse_logs(lines)), worker("w2")])}
+    assert found["worker_poison_job"]["evidence"]["workers"] == ["w1", "w2"]
+    assert found["worker_dependency_unreachable"]["evidence"]["dependencies"] == ["redis"]
+    assert found["worker_dependency_unreachable"]["evidence"]["workers"] == ["w1"]
