@@ -35,6 +35,12 @@ options:
     description: How many of each container's latest log lines to read (0 reads none).
     type: int
     default: 500
+  log_since:
+    description:
+      - Read only the log lines written at or after this moment (Unix seconds), for example since a dependency
+        was restarted. 0 reads the latest O(log_lines) whenever they were written.
+    type: int
+    default: 0
   env_keys:
     description: Environment variables to report (values of other variables, which may be secrets, are never read out).
     type: list
@@ -101,13 +107,14 @@ except ImportError:
     docker = None
 
 
-def describe(container, log_lines: int, env_keys: list[str]) -> dict:
+def describe(container, log_lines: int, env_keys: list[str], log_since: int = 0) -> dict:
     attrs = container.attrs
     state = attrs.get("State") or {}
     env = dict(item.split("=", 1) for item in (attrs.get("Config") or {}).get("Env") or [] if "=" in item)
     lines = []
     if log_lines:
-        lines = container.logs(tail=log_lines, timestamps=False).decode("utf-8", errors="replace").splitlines()
+        since = {"since": log_since} if log_since else {}
+        lines = container.logs(tail=log_lines, timestamps=False, **since).decode("utf-8", errors="replace").splitlines()
     return {
         "name": container.name,
         "id": container.short_id,
@@ -132,6 +139,7 @@ def main() -> None:
             "project": {"type": "str", "required": True},
             "service": {"type": "str", "required": True},
             "log_lines": {"type": "int", "default": 500},
+            "log_since": {"type": "int", "default": 0},
             "env_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
             "findings": {"type": "bool", "default": False},
             "crash_loop_restarts": {"type": "int", "default": 5},
@@ -147,7 +155,8 @@ def main() -> None:
         client = docker.DockerClient(base_url=params["docker_host"]) if params["docker_host"] else docker.from_env()
         labels = [f"com.docker.compose.project={params['project']}", f"com.docker.compose.service={params['service']}"]
         containers = sorted(client.containers.list(all=True, filters={"label": labels}), key=lambda c: c.name)
-        records = [describe(container, params["log_lines"], params["env_keys"]) for container in containers]
+        records = [describe(container, params["log_lines"], params["env_keys"], params["log_since"])
+                   for container in containers]
     except Exception as exc:
         module.fail_json(msg=f"describe {target}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     findings = _workers.worker_findings(records, params["crash_loop_restarts"]) if params["findings"] else []

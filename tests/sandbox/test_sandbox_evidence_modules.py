@@ -48,3 +48,30 @@ def test_redis_queue_info_agrees_with_the_platform_queue(healed, run_module):
                                                          "queue_tenant_flood"}
     finally:
         sandbox.cli("heal")
+
+
+def test_docker_service_info_describes_the_workers_and_reads_logs_since_a_moment(healed, run_module):
+    sandbox = healed
+    module = "aiagents.runbooks.docker_service_info"
+    everything = run_module(module, {"project": "aiagents", "service": "worker", "log_lines": 200}).result
+    workers = {w["Name"].lstrip("/"): w for w in sandbox.workers()}
+    assert sorted(c["name"] for c in everything["containers"]) == sorted(workers)
+    assert everything["running"] == len(workers) and everything["changed"] is False
+    for container in everything["containers"]:
+        assert container["restart_count"] == workers[container["name"]]["RestartCount"]
+        assert container["started_at"] == workers[container["name"]]["State"]["StartedAt"]
+    assert all(c["log_tail"] for c in everything["containers"])  # each has logged, its start at least
+
+    moment = int(time.time()) + 1
+    time.sleep(2)
+    sandbox.cli("fault", "queue-flood", "1", "1", "0")
+    sandbox.wait_for(lambda: "job succeeded tenant_id=acme-corp ticket_id=FLOOD-00000" in
+                     "".join(sandbox.logs(name) for name in workers), 30, 1, "a worker doing the job")
+    since = run_module(module, {"project": "aiagents", "service": "worker", "log_lines": 200,
+                                "log_since": moment}).result
+    lines = [line for c in since["containers"] for line in c["log_tail"]]
+    assert any("FLOOD-00000" in line for line in lines), lines
+    # Nothing from before the moment: only that job's lines.
+    assert all("FLOOD-00000" in line for line in lines if "ticket_id=" in line), lines
+    assert len(lines) < 20 and not any("ready" in line for line in lines), lines
+    assert sum(c["signals"]["jobs_succeeded"] for c in since["containers"]) == 1
