@@ -27,9 +27,11 @@ SELECT json_build_object(
   'reserved', coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int,
   'data_checksums', current_setting('data_checksums')::bool,
   'checksum_failures', (SELECT coalesce(json_agg(json_build_object(
-      'database', coalesce(d.datname, '(shared catalogs)'), 'failures', d.checksum_failures,
-      'last_failure', d.checksum_last_failure) ORDER BY d.datname), '[]')
-    FROM pg_stat_database d WHERE d.checksum_failures > 0),
+      'database', coalesce(s.datname, '(shared catalogs)'), 'failures', s.failures,
+      'last_failure', s.stats->>'checksum_last_failure') ORDER BY s.datname), '[]')
+    FROM (SELECT d.datname, to_jsonb(d) AS stats, coalesce((to_jsonb(d)->>'checksum_failures')::bigint, 0) AS failures
+          FROM pg_stat_database d) s  -- through jsonb: before PostgreSQL 12 the columns do not exist
+    WHERE s.failures > 0),
   'backends', (SELECT coalesce(json_agg(json_build_object(
       'pid', a.pid, 'user', a.usename, 'database', a.datname, 'application', a.application_name,
       'client', host(a.client_addr), 'state', a.state,
@@ -201,7 +203,9 @@ def activity_findings(summary: dict, data: dict, thresholds: dict) -> list[dict]
                 f"{item['database']} ({item['failures']}, last {item['last_failure']})" for item in failures),
             {"checksum_failures": failures},
             "Corruption suspected: stop writes now (pause intake, stop the workers) and page the DBA and on-call. "
-            "Do not restart, vacuum or reindex before the DBA has a copy of the data directory.", runbook=RUNBOOK))
+            "Do not restart, vacuum or reindex before the DBA has a copy of the data directory. The counter only "
+            "grows: once the DBA has repaired and checked the database, clear it with SELECT pg_stat_reset() in "
+            "each database named, then start intake and the workers again.", runbook=RUNBOOK))
     blockers = {chain["blocker"]["pid"] for chain in summary["blocking"]}
     for backend in summary["long_running"]:
         out.append(finding(
