@@ -23,7 +23,8 @@ DEPENDENCY = re.compile(r"(redis|postgres|psycopg2|kombu)[^\n]*(connection refus
 TICKET = re.compile(r"ticket_id[=: \"']+([A-Za-z0-9_-]+)")
 STARTED = re.compile(r"celery@\S+ ready|worker starting|Connected to redis", re.I)
 # Proof a dependency answers again: which dependencies each kind of line clears.
-RECOVERED = ((re.compile(r"job succeeded", re.I), ("redis", "postgres")),  # a job needs both
+JOB_SUCCEEDED = re.compile(r"job succeeded", re.I)
+RECOVERED = ((JOB_SUCCEEDED, ("redis", "postgres")),  # a job needs both
              (re.compile(r"celery@\S+ ready", re.I), ("redis", "postgres")),  # a new process: earlier errors were its predecessor's
              (re.compile(r"Connected to redis", re.I), ("redis",)))  # the broker (re)connected
 
@@ -56,7 +57,7 @@ def analyse_logs(lines: list[str]) -> dict[str, Any]:
             if pattern.search(line):
                 for name in cleared:
                     errors[name] = []
-        if "job succeeded" in line:
+        if JOB_SUCCEEDED.search(line):
             signals["jobs_succeeded"] += 1
         if DEPENDENCY.search(line):
             name = dependency_name(line)
