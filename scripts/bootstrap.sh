@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(docker.io redis-server postgresql prometheus debootstrap make shellcheck)
+APT_PACKAGES=(docker.io redis-server postgresql prometheus debootstrap make shellcheck openssl containernetworking-plugins)
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/aiagents-dockerd.log}
 OS_RELEASE=${AIAGENTS_OS_RELEASE:-/etc/os-release}  # another file lets tests play a non-Debian system
 

@@ -66,7 +66,7 @@ ldflags_of() {
     containerd)
       printf '%s' "-s -w -X github.com/containerd/containerd/v2/version.Version=$v" ;;
     *)
-      printf '%s' "-s -w" ;;
+      printf "%s" "-s -w" ;;
   esac
 }
 
@@ -103,7 +103,7 @@ build() {
   mkdir -p "$cache"
   tmp="$(mktemp -d "$cache/.build-$name.XXXXXX")"
   log="$tmp/build.log"
-  say "$name $version: building ${binaries[$name]} (first build: tens of minutes on 2 cores; log $log)"
+  say "$name $version: building ${binaries[$name]} (log $log)"
   started=$SECONDS
   (
     cd "$here/build/$name"
@@ -111,10 +111,12 @@ build() {
     # and native snapshotters are what the sandbox uses.
     if [[ "$name" == containerd ]]; then export CGO_ENABLED=0; fi
     # pause is the one program of our own: static, so it runs in an empty image.
-    if [[ "$name" == pause ]]; then
-      CGO_ENABLED=0 exec go build -v -trimpath -ldflags "-s -w" -o "$tmp/pause" .
-    fi
-    exec go build -v -trimpath -ldflags "$(ldflags_of "$name" "$version")" -o "$tmp/" tool
+    if [[ "$name" == pause ]]; then export CGO_ENABLED=0; fi
+    local out="$tmp/" packages=tool
+    [[ "$name" == pause ]] && packages=.
+    # A lone binary is named here: etcd's package path would name it "server".
+    [[ "${binaries[$name]}" == *" "* ]] || out="$tmp/${binaries[$name]}"
+    exec go build -v -trimpath -ldflags "$(ldflags_of "$name" "$version")" -o "$out" "$packages"
   ) >"$log" 2>&1 &
   pid=$!
   local shown=$SECONDS

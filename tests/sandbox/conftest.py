@@ -7,147 +7,19 @@ SANDBOX_KEEP=1; otherwise it is taken down at the end of the session.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
-import psycopg2
-import psycopg2.sql
 import pytest
-import redis
-import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-SANDBOX = ROOT / "sandbox"
-CLI = SANDBOX / "bin" / "sandbox"
-T = TypeVar("T")
+from tests.harness.sandbox import heal_if_faulted, read_env, running
+from tests.harness.sandbox import Sandbox as PlatformSandbox
 
 
-def read_env() -> dict[str, str]:
-    values = {}
-    for line in (SANDBOX / "sandbox.env").read_text().splitlines():
-        if line.strip() and not line.startswith("#") and "=" in line:
-            key, _sep, value = line.partition("=")
-            values[key.strip()] = value.strip()
-    return values
-
-
-def wait_for(check: Callable[[], T], timeout: float, interval: float = 0.5, what: str = "condition") -> T:
-    """Poll until `check` returns something truthy; its last value otherwise fails the test."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {value!r})")
-        time.sleep(interval)
-
-
-@dataclass
-class Sandbox:
-    """Handle on the running sandbox, handed to the tests (which import
-    nothing from here: conftest modules are not importable by name)."""
-
-    env: dict[str, str]
-    root: Path = SANDBOX
-    wait_for = staticmethod(wait_for)
-
-    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(CLI), *args], capture_output=True, text=True, timeout=timeout, check=False)
-        if check and result.returncode != 0:
-            pytest.fail(f"sandbox {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def port(self, name: str) -> int:
-        return int(self.env[f"{name.upper()}_PORT"])
-
-    def url(self, name: str, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port(name)}{path}"
-
-    def secret(self, secret: str, key: str) -> str:
-        return (SANDBOX / "secrets" / secret / key).read_text().strip()
-
-    # -- clients
-    def redis(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port("redis"))
-
-    def pg(self, admin: bool = False) -> psycopg2.extensions.connection:
-        user = self.env["POSTGRES_ADMIN_USER" if admin else "POSTGRES_APP_USER"]
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port("postgres"), dbname=self.env["POSTGRES_DB"],
-                                user=user, connect_timeout=5,
-                                password=self.secret("postgres", "admin_password" if admin else "app_password"))
-        conn.autocommit = True
-        return conn
-
-    def sql(self, query: str, params: tuple = (), admin: bool = True) -> list[tuple]:
-        conn = self.pg(admin)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query, params or None)
-                return cur.fetchall() if cur.description else []
-        finally:
-            conn.close()
-
-    def visible_rows(self, tenant: str | None, table: str = "ticket_history") -> dict[str, int]:
-        """Rows of `table` the app role sees, counted by tenant_id, with `tenant`'s
-        context set (none at all for None)."""
-        conn = self.pg()
-        try:
-            with conn, conn.cursor() as cur:
-                if tenant:
-                    cur.execute("SELECT set_tenant_context(%s)", (tenant,))
-                cur.execute(psycopg2.sql.SQL("SELECT tenant_id, count(*) FROM {} GROUP BY tenant_id")
-                            .format(psycopg2.sql.Identifier(table)))
-                return dict(cur.fetchall())
-        finally:
-            conn.close()
-
-    def visible_tickets(self, tenant: str | None) -> set[str]:
-        """Tenants whose ticket_history rows the app role sees (with `tenant`'s context)."""
-        return set(self.visible_rows(tenant, "ticket_history"))
-
-    def active_faults(self) -> dict[str, list[str]]:
-        """The faults the CLI records as active (state/faults.json)."""
-        path = SANDBOX / "state" / "faults.json"
-        return json.loads(path.read_text()) if path.exists() else {}
-
-    # -- platform
-    def webhook(self, tenant: str, body: dict[str, Any], secret: str | None = None,
-                signature: str | None = None) -> requests.Response:
-        raw = json.dumps(body).encode()
-        if signature is None and secret is not None:
-            signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-        headers = {"Content-Type": "application/json"}
-        if signature is not None:
-            headers["X-SDP-Signature"] = signature
-        return requests.post(self.url("api", "/webhook/servicedesk"), params={"tenant_id": tenant},
-                             data=raw, headers=headers, timeout=10)
-
-    def signed_webhook(self, tenant: str, ticket_id: str, **extra: Any) -> requests.Response:
-        return self.webhook(tenant, {"ticket_id": ticket_id, **extra},
-                            self.secret(f"tenant-{tenant}-sdp", "webhook_secret"))
-
-    def metrics(self) -> dict[str, float]:
-        text = requests.get(self.url("api", "/metrics"), timeout=10).text
-        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines() if line and not line.startswith("#")}
-
-    def prom(self, query: str) -> float | None:
-        data = requests.get(self.url("prometheus", "/api/v1/query"), params={"query": query}, timeout=10).json()
-        result = data["data"]["result"]
-        return float(result[0]["value"][1]) if result else None
-
-    def notes(self, ticket_id: str) -> list[dict[str, Any]]:
-        data = requests.get(f"http://127.0.0.1:{self.env['SDP_CONTROL_PORT']}/notes", timeout=10).json()
-        return data["notes"].get(ticket_id, [])
+class Sandbox(PlatformSandbox):
+    """The sandbox on Docker: its containers too."""
 
     def workers(self) -> list[dict[str, Any]]:
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.docker.compose.project=aiagents",
@@ -165,17 +37,7 @@ class Sandbox:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
-    box = Sandbox(read_env())
-    if box.cli("status", check=False, timeout=60).returncode == 0:
-        yield box
-        return
-    up = box.cli("up", check=False, timeout=900)
-    if up.returncode != 0:
-        pytest.fail(f"`sandbox up` failed ({up.returncode}); the sandbox tests need Docker with the "
-                    f"platform image buildable:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
-    yield box
-    if os.environ.get("SANDBOX_KEEP") != "1":
-        box.cli("down", check=False)
+    yield from running(Sandbox(read_env()), "Docker with the platform image buildable", 900)
 
 
 @pytest.fixture()
@@ -183,6 +45,4 @@ def healed(sandbox: Sandbox) -> Iterator[Sandbox]:
     """A test that injects faults ends with none active: when it did not heal
     what it broke (it failed midway), heal everything."""
     yield sandbox
-    state = SANDBOX / "state" / "faults.json"
-    if state.exists() and json.loads(state.read_text()):
-        sandbox.cli("heal")
+    heal_if_faulted(sandbox)
