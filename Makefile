@@ -5,7 +5,7 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export VENV
 
-.PHONY: demo test bootstrap lint sanity molecule pytest build clean sandbox-up sandbox-down
+.PHONY: demo test bootstrap lint sanity molecule pytest build clean sandbox-up sandbox-down kube-build
 
 # The main job on the embedded default: the sandbox platform comes up (images
 # built locally on first run, ~3 min) and shows its health, its queue is
@@ -18,7 +18,7 @@ demo: bootstrap
 	ansible-playbook playbooks/high_queue_depth.yml --tags diagnose
 	cat reports/high_queue_depth/latest.md
 
-test: bootstrap lint sanity sandbox-up molecule pytest
+test: bootstrap lint sanity kube-build sandbox-up molecule pytest
 	@echo "make test: all gates passed"
 
 bootstrap:
@@ -41,6 +41,13 @@ pytest:
 
 build:
 	ansible-galaxy collection build --force
+
+# The Kubernetes sandbox's components (kube-apiserver, controller-manager,
+# scheduler, kubelet, etcd, containerd), built once from the Go module proxy and
+# cached outside the checkout: about 15 minutes the first time, nothing after.
+# tests/kubernetes brings the cluster up with them.
+kube-build:
+	sandbox/kube/build.sh
 
 # Molecule and the sandbox tests run on the sandbox platform; bringing it up
 # as its own step (a no-op when it is up) shows its build and health plainly.

@@ -26,6 +26,10 @@ if ! command -v go >/dev/null 2>&1; then
   say "go is not installed (expected at /usr/local/go/bin/go); the sandbox cluster is built with it" >&2
   exit 2
 fi
+# Modules come through the module proxy only, never straight from their
+# repositories; go.sum (committed) pins every one of them.
+GOPROXY="$(go env GOPROXY | sed 's/[,|]/\n/g' | grep -v -x -e direct -e off | paste -sd, -)"
+export GOPROXY="${GOPROXY:-https://proxy.golang.org}"
 
 components=(kubernetes etcd containerd pause)
 declare -A binaries=(

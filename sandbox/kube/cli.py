@@ -55,7 +55,7 @@ def cmd_down(_: list[str]) -> int:
     if left:
         say(f"left behind after down: {', '.join(left)}")
         return 1
-    say("down: no process, mount, pod cgroup, port or state of the cluster left")
+    say("down: no process, mount, pod cgroup, containerd container, port or state of the cluster left")
     return 0
 
 

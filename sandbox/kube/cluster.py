@@ -523,16 +523,16 @@ def down() -> list[str]:
     """Stop everything and remove the cluster's state; returns what was left
     (empty when down is complete)."""
     _stop("kubelet")
-    # What the kubelet did not stop: pod processes, then containerd's view of them.
+    # What the kubelet did not stop: containerd's tasks and containers. Its
+    # snapshots and images go with its root, under the state directory.
+    left: list[str] = []
     if _pid("containerd"):
-        for kind in ("tasks", "containers"):
-            listed = ctr(kind, "ls", "-q") if kind == "containers" else ctr("tasks", "ls", "-q")
-            for ident in listed.stdout.split():
-                if kind == "tasks":
-                    ctr("tasks", "kill", "-s", "SIGKILL", ident)
-                    ctr("tasks", "delete", "-f", ident)
-                else:
-                    ctr("containers", "rm", ident)
+        for task in ctr("tasks", "ls", "-q").stdout.split():
+            ctr("tasks", "kill", "-s", "SIGKILL", task)
+            ctr("tasks", "delete", "-f", task)
+        for container in ctr("containers", "ls", "-q").stdout.split():
+            ctr("containers", "rm", container)
+        left += [f"containerd container {c[:12]}" for c in ctr("containers", "ls", "-q").stdout.split()]
     for pid in _cgroup_pids():
         try:
             os.kill(pid, signal.SIGKILL)
@@ -565,9 +565,9 @@ def down() -> list[str]:
     if not _mounts():
         subprocess.run(["rm", "-rf", "--one-file-system", str(STATE), str(RUN)], capture_output=True)
     deadline = time.monotonic() + 15
-    while (left := leftovers()) and time.monotonic() < deadline:
+    while (remaining := leftovers()) and time.monotonic() < deadline:
         time.sleep(0.5)
-    return left
+    return left + remaining
 
 
 def status() -> dict[str, bool]:

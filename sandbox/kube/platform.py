@@ -446,7 +446,9 @@ class KubePlatform:
 
     def holder_logs(self, name: str) -> str:
         try:
-            return client.CoreV1Api(self.api).read_namespaced_pod_log(f"aiagents-fault-{name}", NAMESPACE)
+            # Unparsed: the client would hand back the repr of the bytes.
+            return client.CoreV1Api(self.api).read_namespaced_pod_log(
+                f"aiagents-fault-{name}", NAMESPACE, _preload_content=False).data.decode()
         except ApiException:
             return ""
 

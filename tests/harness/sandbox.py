@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -153,22 +153,20 @@ class Sandbox:
         return data["notes"].get(ticket_id, [])
 
 
-S = TypeVar("S", bound=Sandbox)
-
-
-def running(box: S, needs: str, up_timeout: float) -> Iterator[S]:
+def bring_up(box: Sandbox, needs: str, up_timeout: float) -> bool:
     """A session's sandbox: used as it is when healthy, else brought up through
-    the CLI (a failure says what the tests need); taken down at the end unless
-    it was up before or SANDBOX_KEEP=1. A faults test then heals what it left
-    with the `healed` fixtures."""
+    the CLI (a failure says what the tests need). True when this brought it up."""
     if box.cli("status", check=False, timeout=60).returncode == 0:
-        yield box
-        return
+        return False
     up = box.cli("up", check=False, timeout=up_timeout)
     if up.returncode != 0:
         pytest.fail(f"`sandbox up {' '.join(box.platform_args)}` failed ({up.returncode}); these tests need "
                     f"{needs}:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
-    yield box
+    return True
+
+
+def take_down(box: Sandbox) -> None:
+    """Down again what the session brought up, unless SANDBOX_KEEP=1."""
     if os.environ.get("SANDBOX_KEEP") != "1":
         box.cli("down", check=False)
 

@@ -3,11 +3,12 @@ Kubernetes cluster (a real API server, kubelet and containerd, built here).
 
 The session fixture `kube` brings the cluster and the platform up through the
 CLI (`sandbox up --platform kubernetes`) when they are not healthy, and takes
-them down at the end unless they were already up or SANDBOX_KEEP=1.
+them down after the last test here unless they were already up or
+SANDBOX_KEEP=1.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.stream import stream
 
-from tests.harness.sandbox import SANDBOX, heal_if_faulted, running
+from tests.harness.sandbox import SANDBOX, bring_up, heal_if_faulted, take_down
 from tests.harness.sandbox import Sandbox as PlatformSandbox
 
 KUBE_STATE = SANDBOX / "state" / "kube"
@@ -57,13 +58,32 @@ class KubeSandbox(PlatformSandbox):
                       stderr=True, stdin=False, stdout=True, tty=False)
 
     def log(self, pod: str, previous: bool = False) -> str:
-        return self.core().read_namespaced_pod_log(pod, NAMESPACE, previous=previous)
+        # Unparsed: the client would hand back the repr of the bytes.
+        return self.core().read_namespaced_pod_log(pod, NAMESPACE, previous=previous,
+                                                   _preload_content=False).data.decode()
+
+
+# What to do once the last test of this directory is done.
+_AFTER_LAST_TEST: list[Callable[[], None]] = []
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The cluster this session brought up goes down as soon as the Kubernetes
+    tests are done, not at the end of the session: the tests that follow should
+    not share the machine's two cores with it."""
+    here = Path(__file__).parent
+    if Path(item.path).parent == here and (nextitem is None or Path(nextitem.path).parent != here):
+        while _AFTER_LAST_TEST:
+            _AFTER_LAST_TEST.pop()()
 
 
 @pytest.fixture(scope="session")
-def kube() -> Iterator[KubeSandbox]:
-    yield from running(KubeSandbox(read_kube_env()), "the Kubernetes components buildable (Go and the Go "
-                       "module proxy) and Docker for the platform image", 3600)
+def kube() -> KubeSandbox:
+    box = KubeSandbox(read_kube_env())
+    if bring_up(box, "the Kubernetes components buildable (Go and the Go module proxy) and Docker for the "
+                "platform image", 3600):
+        _AFTER_LAST_TEST.append(lambda: take_down(box))
+    return box
 
 
 @pytest.fixture()

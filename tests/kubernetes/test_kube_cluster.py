@@ -155,7 +155,7 @@ def test_runbooks_identity_is_least_privilege(kube: KubeSandbox) -> None:
         lambda: core.read_namespaced_secret("sdp-credentials", "kube-system"),
         lambda: core.list_namespaced_secret(NAMESPACE),
         lambda: core.list_namespaced_pod("kube-system"),
-        lambda: core.list_node(),
+        core.list_node,
         lambda: apps.delete_namespaced_deployment("celery-worker", NAMESPACE),
     ]
     for call in refused:

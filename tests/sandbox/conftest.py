@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.sandbox import heal_if_faulted, read_env, running
+from tests.harness.sandbox import bring_up, heal_if_faulted, read_env, take_down
 from tests.harness.sandbox import Sandbox as PlatformSandbox
 
 
@@ -37,7 +37,11 @@ class Sandbox(PlatformSandbox):
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
-    yield from running(Sandbox(read_env()), "Docker with the platform image buildable", 900)
+    box = Sandbox(read_env())
+    brought_up = bring_up(box, "Docker with the platform image buildable", 900)
+    yield box
+    if brought_up:
+        take_down(box)
 
 
 @pytest.fixture()
