@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -176,3 +177,27 @@ def heal_if_faulted(box: Sandbox) -> None:
     state = box.state / "faults.json"
     if state.exists() and json.loads(state.read_text()):
         box.cli("heal")
+
+
+def processes(match: Callable[[str, str], bool]) -> list[str]:
+    """Running processes (pid and command line) for which match(cgroup file,
+    command line) holds; this test's own process aside."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cgroup = (proc / "cgroup").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue  # gone meanwhile
+        if match(cgroup, cmdline):
+            found.append(f"{proc.name} {cmdline[:80]}")
+    return found
+
+
+def listening(port: int) -> bool:
+    """Something accepts connections on the loopback port."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0

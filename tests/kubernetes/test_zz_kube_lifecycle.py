@@ -3,13 +3,13 @@ with the components already built has every pod Ready within 3 minutes. Runs
 last among the Kubernetes tests (file order) and leaves the cluster up."""
 from __future__ import annotations
 
-import os
-import socket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.harness.sandbox import listening, processes
 
 if TYPE_CHECKING:
     from conftest import KubeSandbox
@@ -23,30 +23,14 @@ RUN_DIR = "/run/aiagents-sandbox-kube"
 
 def cluster_processes(state: Path) -> list[str]:
     """Processes of the cluster: a component, a shim, or anything in a pod cgroup."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cgroup = (proc / "cgroup").read_text()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue  # gone meanwhile
-        if "/kubepods" in cgroup or str(state) in cmdline or RUN_DIR in cmdline or "aiagents-runbooks/kube" in cmdline:
-            found.append(f"{proc.name} {cmdline[:80]}")
-    return found
+    return processes(lambda cgroup, cmdline: "/kubepods" in cgroup or str(state) in cmdline
+                     or RUN_DIR in cmdline or "aiagents-runbooks/kube" in cmdline)
 
 
 def mounts_under(*paths: str) -> list[str]:
     with open("/proc/self/mountinfo", encoding="utf-8") as handle:
         points = [line.split()[4] for line in handle]
     return [point for point in points if point.startswith(paths)]
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_down_leaves_nothing_and_up_is_within_budget(kube: KubeSandbox) -> None:

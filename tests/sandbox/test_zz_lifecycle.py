@@ -3,12 +3,12 @@ finishes within 10 minutes. Runs last among the sandbox tests (file order),
 and leaves the sandbox up again for whatever follows."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
+
+from tests.harness.sandbox import listening, processes
 
 pytestmark = pytest.mark.sandbox
 
@@ -22,24 +22,7 @@ def docker(*args: str) -> list[str]:
 
 def container_processes() -> list[str]:
     """Processes living in a container's cgroup (dockerd and containerd do not)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cgroup = (proc / "cgroup").read_text()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue  # gone meanwhile
-        if "/docker/" in cgroup or "docker-" in cgroup:
-            found.append(f"{proc.name} {cmdline[:80]}")
-    return found
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return processes(lambda cgroup, _cmdline: "/docker/" in cgroup or "docker-" in cgroup)
 
 
 def test_down_leaves_nothing_and_up_from_nothing_is_within_budget(sandbox):
