@@ -414,7 +414,7 @@ def up() -> Path:
     admin kubeconfig."""
     bin_dir = binaries()
     if not running():
-        taken = [port for port in ports_taken()]
+        taken = ports_taken()
         if taken:
             raise ClusterError(f"ports {', '.join(map(str, taken))} are in use by something else; "
                                "the sandbox cluster needs them on 127.0.0.1")
