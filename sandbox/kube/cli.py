@@ -39,7 +39,7 @@ def cmd_status(_: list[str]) -> int:
         print(f"\n{'POD':<36} {'STATE':<22} RESTARTS")
         for pod in sorted(pods, key=lambda p: p.metadata.name):
             restarts = sum(s.restart_count for s in pod.status.container_statuses or [])
-            print(f"{pod.metadata.name:<36} {platform._pod_state(pod):<22} {restarts}")
+            print(f"{pod.metadata.name:<36} {platform.pod_state(pod):<22} {restarts}")
         ready, waiting = platform.workloads_ready(api)
         ok = ok and ready
         if waiting:

@@ -59,23 +59,31 @@ class ClusterError(SystemExit):
 
 # ------------------------------------------------------------------ binaries
 
+_BIN_DIR: list[Path] = []
+
+
 def binaries(build: bool = True) -> Path:
-    """The directory of the built components; builds them when missing (with
-    progress), unless build is false."""
+    """The directory of the built components; builds them when missing (its
+    progress shown as it comes), unless build is false. Asked once per run."""
+    if _BIN_DIR:
+        return _BIN_DIR[0]
     script = SANDBOX / "kube" / "build.sh"
     if not build:
         result = subprocess.run([str(script), "--print"], capture_output=True, text=True)
         if result.returncode != 0:
             raise ClusterError("the Kubernetes components are not built; run sandbox/kube/build.sh")
-        return Path(result.stdout.strip().splitlines()[-1])
-    result = subprocess.run([str(script)], stdout=subprocess.PIPE, text=True)
-    if result.returncode != 0:
+        _BIN_DIR.append(Path(result.stdout.strip().splitlines()[-1]))
+        return _BIN_DIR[0]
+    last = ""
+    with subprocess.Popen([str(script)], stdout=subprocess.PIPE, text=True) as process:
+        for line in process.stdout:
+            if last and "cached" not in last:
+                print(last, end="", flush=True)
+            last = line
+    if process.returncode != 0:
         raise ClusterError("building the Kubernetes components failed (see above)")
-    lines = result.stdout.strip().splitlines()
-    for line in lines[:-1]:
-        if "cached" not in line:
-            print(line, flush=True)
-    return Path(lines[-1])
+    _BIN_DIR.append(Path(last.strip()))
+    return _BIN_DIR[0]
 
 
 # ----------------------------------------------------------- certificates
@@ -436,7 +444,7 @@ def ctr(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, check=check, timeout=120)
 
 
-def _stop(name: str, timeout: float = 20) -> None:
+def stop_component(name: str, timeout: float = 20) -> None:
     pid = _pid(name)
     if pid is None:
         return
@@ -522,7 +530,7 @@ def leftovers() -> list[str]:
 def down() -> list[str]:
     """Stop everything and remove the cluster's state; returns what was left
     (empty when down is complete)."""
-    _stop("kubelet")
+    stop_component("kubelet")
     # What the kubelet did not stop: containerd's tasks and containers. Its
     # snapshots and images go with its root, under the state directory.
     left: list[str] = []
@@ -540,7 +548,7 @@ def down() -> list[str]:
             pass
     for name in reversed(COMPONENTS):
         if name != "kubelet":
-            _stop(name)
+            stop_component(name)
     for pid, _ in _our_processes():
         try:
             os.kill(pid, signal.SIGKILL)

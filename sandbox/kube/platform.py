@@ -141,7 +141,7 @@ def _pod_ready(pod: client.V1Pod) -> bool:
         c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
 
 
-def _pod_state(pod: client.V1Pod) -> str:
+def pod_state(pod: client.V1Pod) -> str:
     for status in pod.status.container_statuses or []:
         if status.state.waiting:
             return status.state.waiting.reason or "waiting"
@@ -165,7 +165,7 @@ def workloads_ready(api: client.ApiClient) -> tuple[bool, list[str]]:
             if ready != want or updated != want or total != want:
                 waiting.append(f"{kind}/{item.metadata.name} {ready}/{want}")
     pods = client.CoreV1Api(api).list_namespaced_pod(NAMESPACE).items
-    waiting += [f"pod {p.metadata.name} {_pod_state(p)}" for p in pods if not _pod_ready(p)]
+    waiting += [f"pod {p.metadata.name} {pod_state(p)}" for p in pods if not _pod_ready(p)]
     return (not waiting and bool(pods)), waiting
 
 
@@ -229,7 +229,7 @@ def stop_pods(timeout: float = 60) -> None:
     unmounts its volumes; the controllers are stopped first so none comes back."""
     if not cluster.running():
         return
-    cluster._stop("kube-controller-manager")
+    cluster.stop_component("kube-controller-manager")
     api = api_client()
     core = client.CoreV1Api(api)
     try:
@@ -281,6 +281,7 @@ class KubePlatform:
                           if doc and doc["kind"] == "ConfigMap")
         self.env: dict[str, str] = {key: str(value) for key, value in config_doc["data"].items()}
         self._api: client.ApiClient | None = None
+        self._manifests: list[dict[str, Any]] = []
 
     # -- plumbing
     @property
@@ -295,7 +296,9 @@ class KubePlatform:
         return bool(client.CoreV1Api(self.api).list_namespaced_pod(NAMESPACE).items)
 
     def _manifest(self, kind: str, name: str) -> dict[str, Any]:
-        return next(doc for doc in manifests() if doc["kind"].lower() == kind and doc["metadata"]["name"] == name)
+        if not self._manifests:
+            self._manifests = manifests()
+        return next(doc for doc in self._manifests if doc["kind"].lower() == kind and doc["metadata"]["name"] == name)
 
     def ready_pod(self, label: str) -> str:
         pods = client.CoreV1Api(self.api).list_namespaced_pod(NAMESPACE, label_selector=label).items
