@@ -30,6 +30,7 @@ def test_built_tarball_installs_and_runs_the_same_playbook(tmp_path):
     tarball = next(tmp_path.glob("aiagents-runbooks-*.tar.gz"))
     listing = subprocess.run(["tar", "-tzf", str(tarball)], capture_output=True, text=True, check=True).stdout.split()
     assert "plugins/modules/preflight_info.py" in listing
+    assert "playbooks/worker-failures.yml" in listing and "worker-failures.yml" not in listing
     tops = {name.split("/")[0] for name in listing}
     assert not tops & {".collections", ".venv", "sandbox", "reports"}, tops
 
@@ -59,3 +60,26 @@ def test_ansible_doc_renders_every_module_with_examples_and_return():
         assert "EXAMPLES:" in run.stdout and "RETURN VALUES:" in run.stdout, name
         assert f"aiagents.runbooks.{name}:" in run.stdout, f"{name} EXAMPLES do not call the module"
         assert "sample:" in run.stdout, f"{name} RETURN has no samples"
+
+
+# The runbook index's names (seed/runbooks-index.md) beside the collection's FQCN names.
+INDEX_NAMES = {"high-queue-depth": "high_queue_depth", "worker-failures": "worker_failures",
+               "database-connection-issues": "database_connection_issues", "api-timeout": "api_timeout",
+               "tenant-onboarding": "tenant_onboarding"}
+
+
+def _task_list(playbook: str) -> list[str]:
+    run = ansible("ansible-playbook", playbook, "--tags", "diagnose", "--list-tasks", cwd=REPO)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return [line.strip() for line in run.stdout.splitlines() if "TAGS:" in line and "play #" not in line]
+
+
+def test_each_runbook_answers_to_its_index_name_from_the_root_and_playbooks_and_to_its_fqcn():
+    for index_name, name in INDEX_NAMES.items():
+        source = (REPO / "playbooks" / f"{name}.yml").resolve()
+        for alias in (REPO / f"{index_name}.yml", REPO / "playbooks" / f"{index_name}.yml"):
+            assert alias.is_symlink() and alias.resolve() == source, f"{alias} is not a link to {source}"
+        tasks = _task_list(f"aiagents.runbooks.{name}")
+        assert tasks, name
+        assert _task_list(f"{index_name}.yml") == tasks
+        assert _task_list(f"playbooks/{index_name}.yml") == tasks
