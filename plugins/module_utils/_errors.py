@@ -17,3 +17,27 @@ class RunbookError(Exception):
         self.target = target
         self.cause = str(cause)
         super().__init__(f"{operation} {target}: {self.cause}")
+
+
+def out_of_range(name: str, value: object, minimum: float | None = None, maximum: float | None = None,
+                 above: float | None = None) -> str | None:
+    """The message refusing a number outside its range (NaN and infinities too), or None if it is fine.
+
+    ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive lower
+    bound (a timeout must be above 0). None (option not given) is fine.
+    """
+    if value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"{name} must be a number, got {value!r}"
+    if number != number or number in (float("inf"), float("-inf")):
+        return f"{name} must be a finite number, got {value!r}"
+    if above is not None and number <= above:
+        return f"{name} must be above {above:g}, got {value!r}"
+    if minimum is not None and number < minimum:
+        return f"{name} must be at least {minimum:g}, got {value!r}"
+    if maximum is not None and number > maximum:
+        return f"{name} must be at most {maximum:g}, got {value!r}"
+    return None
