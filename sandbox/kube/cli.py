@@ -16,13 +16,14 @@ from .platform import KubePlatform  # noqa: F401  (sandbox/bin/sandbox runs the 
 say = cluster.say
 
 
-def cmd_up(args: list[str], prepare: Callable[[], None]) -> int:
+def cmd_up(args: list[str], prepare: Callable[[], None], settle: Callable[[], None]) -> int:
     if args:
         raise SystemExit("sandbox: up --platform kubernetes takes no other option "
                          "(the cluster's queue format is set in sandbox/k8s/config.yaml)")
     started = time.monotonic()
     prepare()
     platform.up()
+    settle()
     say(f"up in {time.monotonic() - started:.0f}s")
     return cmd_status([])
 
@@ -64,13 +65,3 @@ def cmd_build(_: list[str], prepare: Callable[[], None]) -> int:
     prepare()
     return 0
 
-
-def main(argv: list[str], prepare: Callable[[], None]) -> int:
-    commands: dict[str, Callable[[list[str]], int]] = {
-        "up": lambda args: cmd_up(args, prepare), "down": cmd_down, "status": cmd_status,
-        "build": lambda args: cmd_build(args, prepare),
-    }
-    if not argv or argv[0] not in commands:
-        print("sandbox --platform kubernetes: up | down | status | build", flush=True)
-        return 2
-    return commands[argv[0]](argv[1:]) or 0

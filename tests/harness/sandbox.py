@@ -149,6 +149,21 @@ class Sandbox:
         result = data["data"]["result"]
         return float(result[0]["value"][1]) if result else None
 
+    def prometheus_gaps(self) -> list[str]:
+        """What a first diagnosis would find missing in Prometheus: the platform
+        queries the runbooks read (worker memory comes from the kubelet's cAdvisor
+        in production, not from the sandbox) without data, and rule groups not
+        evaluated yet."""
+        from ansible_collections.aiagents.runbooks.plugins.module_utils._prometheus import (  # pylint: disable=import-outside-toplevel
+            RUNBOOK_QUERIES)
+
+        gaps = [f"query {name} has no data" for name, query in RUNBOOK_QUERIES.items()
+                if not name.startswith("worker_memory") and self.prom(query) is None]
+        groups = requests.get(self.url("prometheus", "/api/v1/rules"), timeout=10).json()["data"]["groups"]
+        gaps += [f"rule group {group['name']} not evaluated" for group in groups
+                 if group.get("lastEvaluation", "0001-").startswith("0001-")]
+        return gaps
+
     def notes(self, ticket_id: str) -> list[dict[str, Any]]:
         data = requests.get(f"http://127.0.0.1:{self.env['SDP_CONTROL_PORT']}/notes", timeout=10).json()
         return data["notes"].get(ticket_id, [])

@@ -54,4 +54,6 @@ def test_down_leaves_nothing_and_up_is_within_budget(kube: KubeSandbox) -> None:
     assert "status: healthy" in up.stdout, up.stdout
     assert "importing" in up.stdout  # containerd's store went with the state
     assert took <= UP_BUDGET_S, f"up took {took:.0f}s (budget {UP_BUDGET_S}s)"
+    # A newcomer's first diagnosis sees the platform, not a Prometheus that has not scraped yet.
+    assert kube.prometheus_gaps() == []
     print(f"up with the components built: {took:.0f}s")

@@ -55,4 +55,6 @@ def test_down_leaves_nothing_and_up_from_nothing_is_within_budget(sandbox):
     assert "building base image" in up.stdout, up.stdout
     assert "status: healthy" in up.stdout, up.stdout
     assert took <= UP_BUDGET_S, f"up from nothing took {took:.0f}s (budget {UP_BUDGET_S}s)"
+    # A newcomer's first diagnosis sees the platform, not a Prometheus that has not scraped yet.
+    assert sandbox.prometheus_gaps() == []
     print(f"up from nothing: {took:.0f}s")

@@ -31,6 +31,17 @@ def record(client: redis.Redis, tenant_id: str, status: str, duration_s: float) 
     pipe.execute()
 
 
+def initialise(client: redis.Redis, tenants: list[str]) -> None:
+    """Start each known tenant's outcome counters at 0 (Prometheus' advice for label
+    values known in advance), so rate() answers from the first scrapes instead of
+    "no data" until each tenant's first job has finished. Never lowers a count."""
+    pipe = client.pipeline()
+    for tenant in tenants:
+        for status in ("success", "failure"):
+            pipe.hsetnx(COUNTER, f"{status}|{tenant}", 0)
+    pipe.execute()
+
+
 def queue_depth(client: redis.Redis, queue: str) -> int:
     """Depth over the plain list and Celery's priority siblings."""
     pipe = client.pipeline()

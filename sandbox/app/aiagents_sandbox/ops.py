@@ -5,6 +5,7 @@ run inside the platform image by sandbox/bin/sandbox:
     python -m aiagents_sandbox.ops unflood | poison --count N | unpoison
     python -m aiagents_sandbox.ops hog-memory --node worker@ID
     python -m aiagents_sandbox.ops hold exhaust|long-query [SECONDS]|lock
+    python -m aiagents_sandbox.ops init-metrics TENANT...   these tenants' counters at 0
 
 Injected jobs are recognisable by their ticket ids (FLOOD-*, POISON-*) so
 heal removes exactly those.
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg2
 import redis
 
+from . import metrics
 from .celery_app import app, settings
 from .config import env_int
 from .jobqueue import enqueue, remove_where, utc_iso
@@ -70,6 +72,12 @@ def hog_memory(node: str) -> None:
     if not replies:
         sys.exit(f"FAILED: {node} did not answer")
     print(replies)
+
+
+def init_metrics(tenants: list[str]) -> None:
+    """Each given tenant's outcome counters start at 0 (never lowering a count)."""
+    metrics.initialise(broker(), tenants)
+    print(f"counters at 0 for {len(tenants)} tenants")
 
 
 def connect(application_name: str, admin: bool = False) -> psycopg2.extensions.connection:
@@ -129,6 +137,8 @@ def main(argv: list[str]) -> None:
     p = sub.add_parser("hold")
     p.add_argument("kind")
     p.add_argument("args", nargs="*")
+    p = sub.add_parser("init-metrics")
+    p.add_argument("tenants", nargs="*")
     opts = parser.parse_args(argv)
     if opts.op == "flood":
         flood(opts.count, opts.skew, opts.age_minutes)
@@ -139,6 +149,8 @@ def main(argv: list[str]) -> None:
     elif opts.op == "unpoison":
         print(f"removed {remove_where(broker(), lambda job: job.get('ticket_id') == POISON_TICKET)}")
         sdp_control("DELETE", "/poison")
+    elif opts.op == "init-metrics":
+        init_metrics(opts.tenants)
     elif opts.op == "hog-memory":
         hog_memory(opts.node)
     elif opts.op == "hold":
