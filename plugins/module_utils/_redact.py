@@ -187,6 +187,34 @@ def spec_secrets(params: Any, spec: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def shape_problem(params: Any, spec: Mapping[str, Any], prefix: str = "") -> str | None:
+    """Why an option with suboptions cannot be validated, or None.
+
+    ansible-core raises a TypeError, a traceback, when such an option holds a
+    number, a boolean or a list where a dictionary belongs; say it in a sentence.
+    Text is left to Ansible, which parses "k=v" or JSON and says when it cannot.
+    """
+    if not isinstance(params, Mapping):
+        return None
+    for name, option in spec.items():
+        value = params.get(name)
+        if value is None or isinstance(value, str) or not option.get("options"):
+            continue
+        label = f"{prefix}{name}"
+        items = [(label, value)]
+        if option.get("type") == "list":
+            if not isinstance(value, list):
+                return f"option {label} must be a list of dictionaries, got {type(value).__name__}"
+            items = [(f"{label}[{index}]", item) for index, item in enumerate(value) if not isinstance(item, str)]
+        for where, item in items:
+            if not isinstance(item, Mapping):
+                return f"option {where} must be a dictionary, got {type(item).__name__}"
+            problem = shape_problem(item, option["options"], f"{where}.")
+            if problem:
+                return problem
+    return None
+
+
 class RunbookModule(AnsibleModule):
     """AnsibleModule that masks every credential it was given, wherever it could surface.
 
@@ -206,6 +234,9 @@ class RunbookModule(AnsibleModule):
     def _load_params(self) -> None:
         super()._load_params()
         self._collect()
+        problem = shape_problem(self.params, getattr(self, "argument_spec", {}) or {})
+        if problem:
+            self.fail_json(msg=problem)
 
     def _collect(self) -> None:
         if not isinstance(getattr(self, "params", None), dict):

@@ -119,3 +119,18 @@ def test_runbook_module_masks_what_its_own_finder_knows_even_when_validation_fai
                         secrets=lambda params: {"secretive-dsn-1"})
     assert "port" in result["msg"]
     assert "secretive-dsn-1" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("params, problem", [
+    ({"thresholds": 5}, "option thresholds must be a dictionary, got int"),
+    ({"thresholds": [1]}, "option thresholds must be a dictionary, got list"),
+    ({"endpoints": [{"name": "a"}, 7]}, "option endpoints[1] must be a dictionary, got int"),
+    ({"endpoints": {"name": "a"}}, "option endpoints must be a list of dictionaries, got dict"),
+    ({"endpoints": [{"tls": True}]}, "option endpoints[0].tls must be a dictionary, got bool"),
+    ({"thresholds": "a=1", "endpoints": [{"name": "a"}]}, None),  # text and right shapes are Ansible's to check
+])
+def test_shape_problem_says_in_a_sentence_what_ansible_would_crash_on(params, problem):
+    spec = {"thresholds": {"type": "dict", "options": {"depth": {"type": "int"}}},
+            "endpoints": {"type": "list", "elements": "dict",
+                          "options": {"name": {"type": "str"}, "tls": {"type": "dict", "options": {"ca": {}}}}}}
+    assert _redact.shape_problem(params, spec) == problem
