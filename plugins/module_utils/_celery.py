@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 from urllib.parse import quote
 
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _redis
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
 
 try:
@@ -15,42 +18,71 @@ except ImportError:  # reported by the module with a clear message
     Celery = None
 
 
-def broker_url(params: dict[str, Any]) -> str:
-    """A redis:// URL from the shared connection options (the URL may carry a password: never log it)."""
-    if params.get("url"):
-        return params["url"]
-    scheme = "rediss" if params.get("tls") else "redis"
+def broker_url(found) -> str:
+    """A redis:// URL for kombu from checked connection settings (_redis.Settings).
+
+    Built, never passed through: kombu's parser would cut a password at an
+    unencoded "/" or "#", so every part is percent-encoded here. The URL
+    carries the password: never log it.
+    """
     auth = ""
-    if params.get("password"):
-        auth = f"{quote(params.get('username') or '', safe='')}:{quote(params['password'], safe='')}@"
-    return f"{scheme}://{auth}{params.get('host') or '127.0.0.1'}:{params.get('port') or 6379}/{params.get('db') or 0}"
+    if found.password:
+        auth = f"{quote(found.username or '', safe='')}:{quote(found.password, safe='')}@"
+    host = f"[{found.host}]" if ":" in found.host else found.host
+    return f"{'rediss' if found.tls else 'redis'}://{auth}{host}:{found.port}/{found.db}"
 
 
-def inspect_workers(url: str, timeout: float, confirm_timeout: float = 0.0) -> tuple[dict[str, dict[str, Any]], int]:
+def inspect_budget(connect_timeout: float, timeout: float, confirm_timeout: float) -> float:
+    """The most inspect_workers may take: connecting, two pings, and three follow-up calls."""
+    return connect_timeout + 4 * timeout + confirm_timeout
+
+
+def inspect_workers(found, timeout: float, confirm_timeout: float = 0.0) -> tuple[dict[str, dict[str, Any]], int]:
     """Broadcast ping, then ask only the workers that answered for the rest.
 
     The ping waits the whole timeout (we cannot know how many workers exist),
     so runbooks keep it short; when nobody answers in it, one more ping waits
     `confirm_timeout` before "no workers" (a page) is concluded. The
-    follow-up calls stop as soon as every pinged worker has replied.
-    Returns the workers and how many pings were sent.
+    follow-up calls stop as soon as every pinged worker has replied. The
+    whole call is bounded by inspect_budget(): kombu's own waits are not
+    trusted to add up. Returns the workers and how many pings were sent.
     """
-    app = Celery("aiagents_runbooks_inspect", broker=url, set_as_current=False)
+    app = Celery("aiagents_runbooks_inspect", broker=broker_url(found), set_as_current=False)
     app.conf.broker_connection_retry_on_startup = False
     app.conf.broker_connection_max_retries = 1
+    app.conf.broker_connection_timeout = found.timeout
+    app.conf.broker_transport_options = {"socket_timeout": found.timeout, "socket_connect_timeout": found.timeout,
+                                         "retry_on_timeout": False}
+    if found.tls:  # kombu's default for rediss:// is not to verify the certificate at all
+        app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": found.ca_cert}
     try:
-        control = app.control
-        pinged, pings = control.inspect(timeout=timeout).ping() or {}, 1
-        if not pinged and confirm_timeout > 0:
-            pinged, pings = control.inspect(timeout=confirm_timeout).ping() or {}, 2
-        if not pinged:
-            return {}, pings
-        inspect = control.inspect(timeout=timeout, limit=len(pinged), destination=list(pinged))
-        active, stats, queues = inspect.active() or {}, inspect.stats() or {}, inspect.active_queues() or {}
+        with _redis.deadline(inspect_budget(found.timeout, timeout, confirm_timeout), "answer from the broker"):
+            control = app.control
+            pinged, pings = control.inspect(timeout=timeout).ping() or {}, 1
+            if not pinged and confirm_timeout > 0:
+                pinged, pings = control.inspect(timeout=confirm_timeout).ping() or {}, 2
+            if not pinged:
+                return {}, pings
+            inspect = control.inspect(timeout=timeout, limit=len(pinged), destination=list(pinged))
+            active, stats, queues = inspect.active() or {}, inspect.stats() or {}, inspect.active_queues() or {}
     finally:
         app.close()
     return {name: {"ping": pinged.get(name), "active": active.get(name) or [], "stats": stats.get(name) or {},
                    "queues": queues.get(name) or []} for name in sorted(pinged)}, pings
+
+
+MAX_WAIT = 300.0
+
+
+def refusal(params: dict[str, Any]) -> str | None:
+    """The message refusing a wait or threshold out of range (naming the option), or None."""
+    for name, limits in (("timeout", {"above": 0, "maximum": MAX_WAIT}),
+                         ("confirm_timeout", {"minimum": 0, "maximum": MAX_WAIT}),
+                         ("long_task_seconds", {"minimum": 0})):
+        refused = out_of_range(name, params.get(name), **limits)
+        if refused:
+            return refused
+    return None
 
 
 def describe_workers(raw: dict[str, dict[str, Any]], now: float) -> list[dict[str, Any]]:

@@ -29,16 +29,19 @@ options:
     description:
       - Seconds to wait for ping replies. Every call waits this long, however many workers exist,
         so keep it short; a worker that answers later is not counted.
+      - Above 0 and at most 300. However the broker behaves, the whole run takes at most twice
+        O(connect_timeout) (a connection check, then the inspection's own), plus 4 times O(timeout),
+        plus O(confirm_timeout).
     type: float
     default: 1.0
   confirm_timeout:
     description:
       - When no worker answered within O(timeout), ping once more and wait this many seconds before
-        concluding C(queue_no_workers), a page. V(0) concludes at once.
+        concluding C(queue_no_workers), a page. V(0) concludes at once. At most 300.
     type: float
     default: 3.0
   long_task_seconds:
-    description: Active tasks running longer than this are reported.
+    description: Active tasks running longer than this are reported. At least 0 and finite.
     type: float
     default: 300
   check_queue_consumed:
@@ -104,14 +107,14 @@ findings:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _celery, _redis
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             **_redis.redis_argument_spec(),
             "queue": {"type": "str", "default": "enhancement_queue"},
@@ -128,13 +131,15 @@ def main() -> None:
         module.fail_json(msg="import celery: the celery package is not installed; run scripts/bootstrap.sh")
     params = module.params
     target = f"celery workers via {_redis.describe(params)}"
+    refused = _celery.refusal(params)
+    if refused:
+        module.fail_json(msg=f"inspect {target}: {refused}")
     try:
         _redis.connect(params).close()  # a clear message now beats kombu's reconnect loop later
-        raw, pings = _celery.inspect_workers(_celery.broker_url(params), params["timeout"],
-                                             params["confirm_timeout"])
+        raw, pings = _celery.inspect_workers(_redis.settings(params), params["timeout"], params["confirm_timeout"])
     except RunbookError as exc:
         module.fail_json(msg=str(exc))
-    except Exception as exc:
+    except Exception as exc:  # pylint: disable=broad-except  # one sentence, never a traceback
         module.fail_json(msg=str(_redis.translate(exc, "inspect", target)))
     workers = _celery.describe_workers(raw, time.time())
     module.exit_json(

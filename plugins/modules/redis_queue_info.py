@@ -37,7 +37,10 @@ options:
     choices: [auto, plain, celery]
     default: auto
   thresholds:
-    description: The runbook's thresholds; any left out keep their default.
+    description:
+      - The runbook's thresholds; any left out keep their default.
+      - Each must be a finite number of at least 0 (O(thresholds.flood_share) at most 1); others are refused,
+        naming the threshold.
     type: dict
     default: {}
     suboptions:
@@ -85,7 +88,7 @@ options:
     type: str
     default: unacked_index
   visibility_timeout:
-    description: Seconds after which Celery redelivers an unacknowledged message.
+    description: Seconds after which Celery redelivers an unacknowledged message. Must be above 0 and finite.
     type: float
     default: 3600
 extends_documentation_fragment:
@@ -176,7 +179,9 @@ age_unknown:
   type: int
   sample: 0
 created_at_unparsable:
-  description: Jobs whose C(created_at) could not be read as a time.
+  description:
+    - Jobs whose C(created_at) could not be read as a time.
+    - A time is an ISO 8601 string or a number of epoch seconds, or of epoch milliseconds from 1e11 on.
   returned: always
   type: int
   sample: 0
@@ -191,11 +196,21 @@ older_than:
   type: dict
   sample: {"seconds": 1800, "count": 1, "sample": []}
 tenants:
-  description: Jobs per tenant, most first (top 20), with each tenant's share of the well-formed jobs.
+  description:
+    - Jobs per tenant, most first (top 20), with each tenant's share of the well-formed jobs.
+    - C(tenant_id) is text; a job giving its tenant as an integer counts as that integer's digits
+      (C(1) and C("1") are one tenant).
+    - Jobs without a tenant (or with a malformed one) are counted under a null C(tenant_id) and never raise
+      C(queue_tenant_flood).
   returned: always
   type: list
   elements: dict
   sample: [{"tenant_id": "acme-corp", "jobs": 60, "share": 0.8}, {"tenant_id": "globex", "jobs": 15, "share": 0.2}]
+tenants_malformed:
+  description: Jobs whose C(tenant_id) is neither text nor an integer (a list, an object, a boolean, a fraction).
+  returned: always
+  type: int
+  sample: 0
 tenants_distinct:
   description: Number of distinct tenants seen.
   returned: always
@@ -252,10 +267,10 @@ findings:
 
 import resource
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _queue, _redis
-from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError, out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
 THRESHOLD_SPEC = {
     "depth_elevated": {"type": "int", "default": 50},
@@ -266,10 +281,28 @@ THRESHOLD_SPEC = {
     "flood_share": {"type": "float", "default": 0.5},
     "flood_min_depth": {"type": "int", "default": 50},
 }
+# What each threshold may be: counts and ages from 0, a share between 0 and 1; never NaN or infinite.
+THRESHOLD_RANGES = {**{name: {"minimum": 0} for name in THRESHOLD_SPEC}, "flood_share": {"minimum": 0, "maximum": 1}}
+
+
+def refusal(params: dict) -> str | None:
+    """The message refusing an option out of its range (naming it), or None."""
+    if not params["queue"]:
+        return "queue must not be empty"
+    for name, value in (params["thresholds"] or {}).items():
+        refused = out_of_range(f"thresholds.{name}", value, **THRESHOLD_RANGES.get(name, {}))
+        if refused:
+            return refused
+    return out_of_range("visibility_timeout", params["visibility_timeout"], above=0)
+
+
+def _threshold(thresholds: dict, name: str):
+    value = thresholds.get(name)
+    return THRESHOLD_SPEC[name]["default"] if value is None else value
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             **_redis.redis_argument_spec(),
             "queue": {"type": "str", "default": "enhancement_queue"},
@@ -286,6 +319,9 @@ def main() -> None:
     _redis.require_redis(module)
     params = module.params
     thresholds = params["thresholds"] or {}
+    refused = refusal(params)
+    if refused:
+        module.fail_json(msg=f"read queue {params['queue']!r}: {refused}")
     target = f"queue {params['queue']!r} on {_redis.describe(params)}"
     try:
         client = _redis.connect(params)
@@ -293,12 +329,12 @@ def main() -> None:
         unacked = {"hash": params["unacked_key"], "index": params["unacked_index_key"],
                    "visibility_timeout": params["visibility_timeout"]} if want_unacked else None
         result = _queue.read_queue(client, params["queue"], params["format"],
-                                   thresholds.get("stale_seconds") or 1800, unacked)
+                                   _threshold(thresholds, "stale_seconds"), unacked)
     except TypeError as exc:
         module.fail_json(msg=f"read {target}: {exc}")
     except RunbookError as exc:
         module.fail_json(msg=str(exc))
-    except Exception as exc:
+    except Exception as exc:  # pylint: disable=broad-except  # one sentence, never a traceback
         module.fail_json(msg=str(_redis.translate(exc, "read", target)))
     if params["unacked"] == "auto" and result["format"] != "celery":
         result["unacked"] = None

@@ -21,6 +21,10 @@ description:
   - Choosing by tenant holds a flooding tenant's queued jobs aside so the other tenants are served
     (the runbook's "pause that tenant"); restoring by tenant and O(reason) resumes exactly those.
   - Idempotent when choosing by id - a job already in quarantine is not queued, so a second run moves nothing.
+  - Nothing is half-done. Every selected quarantine record is checked before the first move - one without its
+    job (or with a job that cannot be decoded) refuses the whole restore, naming it - and so is the type of each
+    list a job goes to. Should a move still fail midway (the server lost), the failure lists in RV(moved)
+    exactly the jobs that had moved before it.
 author:
   - AI Agents Platform SRE team (@aiagents-sre)
 options:
@@ -29,7 +33,9 @@ options:
     type: str
     default: enhancement_queue
   quarantine_key:
-    description: The quarantine list. Defaults to V(<queue>:quarantine).
+    description:
+      - The quarantine list. Defaults to V(<queue>:quarantine).
+      - Must be a list (or not exist yet) and not one of the queue's own lists; checked before anything moves.
     type: str
   state:
     description: V(quarantined) takes jobs off the queue; V(restored) puts quarantined jobs back.
@@ -53,6 +59,7 @@ options:
   oldest:
     description:
       - Quarantine this many of the oldest jobs of the base list (index 0 for plain jobs, -1 for Celery).
+        At least 0; a negative count is refused.
       - Not idempotent by nature - each run takes the jobs that are oldest then. Playbooks pass the ticket
         ids that M(aiagents.runbooks.redis_queue_info) reported instead.
     type: int
@@ -60,6 +67,7 @@ options:
     description:
       - Why the jobs are quarantined; stored with each. Required when O(state=quarantined).
       - With O(state=restored), only jobs quarantined for exactly this reason are restored.
+      - A blank reason is refused when quarantining.
     type: str
   format:
     description: Layout of the queue items; V(auto) looks at the first item.
@@ -67,7 +75,8 @@ options:
     choices: [auto, plain, celery]
     default: auto
   max_jobs:
-    description: Refuse to touch more jobs than this in one run (a guard against a selector that matches too much).
+    description:
+      - Refuse to touch more jobs than this in one run (a guard against a selector that matches too much). At least 1.
     type: int
     default: 100
 extends_documentation_fragment:
@@ -119,7 +128,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 moved:
-  description: Jobs moved (or, in check mode, that would move), to quarantine or back.
+  description:
+    - Jobs moved (or, in check mode, that would move), to quarantine or back.
+    - Also returned by a run that failed midway - exactly the jobs that had moved before the failure.
   returned: always
   type: list
   elements: dict
@@ -154,58 +165,13 @@ quarantine_depth:
   sample: 1
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _quarantine, _queue, _redis
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
-
-
-def depth(client, queue: str) -> int:
-    return sum(client.llen(key) for key in _queue.priority_keys(queue))
-
-
-def run(module, client) -> dict:
-    params = module.params
-    queue = params["queue"]
-    qkey = params["quarantine_key"] or _quarantine.default_quarantine_key(queue)
-    ticket_ids, task_ids = set(params["ticket_ids"] or []), set(params["task_ids"] or [])
-    tenant_ids = frozenset(params["tenant_ids"] or [])
-    fmt = params["format"]
-    if fmt == "auto":
-        fmt = _queue.detect_format(_queue.first_item(client, _queue.priority_keys(queue)) or b"") or "plain"
-    before = {"queue_depth": depth(client, queue), "quarantine_depth": client.llen(qkey)}
-    if params["state"] == "quarantined":
-        selected = _quarantine.find_queued(client, queue, fmt, ticket_ids, task_ids, params["oldest"] or 0,
-                                           params["max_jobs"] + 1, tenant_ids)
-        if len(selected) > params["max_jobs"]:
-            module.fail_json(msg=f"quarantine jobs of {queue!r}: the selection matches more than "
-                                 f"max_jobs={params['max_jobs']} jobs; nothing was moved")
-        moved, gone = _quarantine.quarantine(client, queue, qkey, fmt, selected, params["reason"], module.check_mode)
-        seen = {_queue.job_fields(job)[field] for _key, _raw, job in selected if job
-                for field in ("ticket_id", "task_id", "tenant_id")}
-    else:
-        records = _quarantine.find_quarantined(client, qkey, queue, ticket_ids, task_ids, tenant_ids, params["reason"])
-        if len(records) > params["max_jobs"]:
-            module.fail_json(msg=f"restore jobs to {queue!r}: the selection matches more than "
-                                 f"max_jobs={params['max_jobs']} jobs; nothing was moved")
-        moved, gone = _quarantine.restore(client, qkey, fmt, records, module.check_mode), []
-        seen = {record.get(field) for _raw, record in records for field in ("ticket_id", "task_id", "tenant_id")}
-    after = {"queue_depth": depth(client, queue), "quarantine_depth": client.llen(qkey)}
-    if module.check_mode:
-        delta = len(moved) if params["state"] == "quarantined" else -len(moved)
-        after = {"queue_depth": before["queue_depth"] - delta, "quarantine_depth": before["quarantine_depth"] + delta}
-    return {
-        "changed": bool(moved),
-        "moved": moved,
-        "gone": gone,
-        "not_found": sorted((ticket_ids | task_ids | tenant_ids) - seen),
-        "quarantine_key": qkey,
-        "diff": {"before": before, "after": {**after, "moved": [job["ticket_id"] or job["task_id"] for job in moved]}},
-        **after,
-    }
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             **_redis.redis_argument_spec(),
             "queue": {"type": "str", "default": "enhancement_queue"},
@@ -226,16 +192,19 @@ def main() -> None:
     )
     _redis.require_redis(module)
     params = module.params
-    if params["state"] == "restored" and params["oldest"]:
-        module.fail_json(msg="restore jobs: choose them by ticket_ids or task_ids; oldest applies to quarantining")
+    operation = "quarantine jobs of" if params["state"] == "quarantined" else "restore jobs to"
+    refused = _quarantine.check_options(params)
+    if refused:
+        module.fail_json(msg=f"{operation} {params['queue']!r}: {refused}")
     target = f"queue {params['queue']!r} on {_redis.describe(params)}"
     try:
         client = _redis.connect(params)
-        result = run(module, client)
+        result = _quarantine.run(client, params, module.check_mode, target)
+    except _quarantine.MoveFailed as exc:
+        module.fail_json(msg=str(exc), changed=bool(exc.moved), moved=exc.moved)
     except RunbookError as exc:
         module.fail_json(msg=str(exc))
-    except Exception as exc:
-        operation = "quarantine jobs of" if params["state"] == "quarantined" else "restore jobs to"
+    except Exception as exc:  # pylint: disable=broad-except  # one sentence, never a traceback
         module.fail_json(msg=str(_redis.translate(exc, operation, target)))
     module.exit_json(**result)
 

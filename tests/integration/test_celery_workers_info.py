@@ -106,7 +106,7 @@ def test_a_worker_that_answers_only_the_confirming_ping_is_counted(redis_server,
     """A worker frozen (SIGSTOP) while the short ping is out cannot answer it;
     thawed once that ping's window has passed, it answers the confirming one."""
     os.killpg(celery_worker.pid, signal.SIGSTOP)
-    monitor = redis_server.client().monitor()
+    monitor = redis_server.client(socket_timeout=120).monitor()  # Ansible may take more than redis-py's 5 s to start
     with ThreadPoolExecutor(1) as pool:
         call = pool.submit(run_module, MODULE, {"url": redis_server.url, "timeout": 0.2, "confirm_timeout": 8})
         with monitor as commands:
@@ -120,3 +120,47 @@ def test_a_worker_that_answers_only_the_confirming_ping_is_counted(redis_server,
     assert result["worker_count"] == 1
     assert result["workers"][0]["name"] == "w1@runbooks-test"
     assert result["findings"] == []
+
+
+AWKWARD = "Sl/ash#Hash@At-Secret9"
+
+
+def test_a_broker_password_with_slash_hash_and_at_reaches_the_broker_whole_and_nowhere_else(tmp_path, run_module):
+    """kombu parses the broker URL itself and cut the password at "/": the URL is now rebuilt, every part encoded."""
+    from urllib.parse import quote
+
+    from tests.harness.servers import RedisServer
+
+    server = RedisServer(tmp_path, password=AWKWARD)
+    server.start()
+    try:
+        run = run_module(MODULE, {"url": f"redis://:{AWKWARD}@127.0.0.1:{server.port}/0", "timeout": 0.3,
+                                  "confirm_timeout": 0}, verbosity=3)
+    finally:
+        server.kill()
+    assert run.rc == 0, run.stdout
+    assert (run.result["worker_count"], run.result["pings"]) == (0, 1)  # the ping went out through the broker
+    assert [form for form in (AWKWARD, quote(AWKWARD, safe=""), "At-Secret9") if form in run.stdout] == []
+
+
+def test_a_silent_broker_costs_one_connect_timeout(run_module):
+    """redis-py retried a connect that timed out ten times: 11 x connect_timeout before any message."""
+    from tests.harness.slow import silent_server
+
+    started = time.monotonic()
+    assert run_module(MODULE, {"host": "127.0.0.1", "port": 1}).rc != 0  # Ansible's own cost, for comparison
+    baseline = time.monotonic() - started
+    with silent_server() as server:
+        started = time.monotonic()
+        run = run_module(MODULE, {"host": "127.0.0.1", "port": server.port, "connect_timeout": 2})
+        took = time.monotonic() - started
+    assert run.rc != 0
+    assert run.result["msg"] == (f"connect to redis at 127.0.0.1:{server.port}/0: timed out "
+                                 "(no connection within connect_timeout=2 s)")
+    assert took < baseline + 2 + 3, (took, baseline)
+
+
+def test_waits_out_of_range_are_refused_naming_them(run_module):
+    run = run_module(MODULE, {"url": "redis://127.0.0.1:1/0", "timeout": -1})
+    assert run.rc != 0
+    assert run.result["msg"] == "inspect celery workers via redis at 127.0.0.1:1/0: timeout must be above 0, got -1.0"

@@ -234,7 +234,8 @@ def test_moving_queue_is_flagged_approximate(redis_server, run_module):
     [
         ({"url": "redis://no-such-host.invalid:6379/0"}, "connect to redis at no-such-host.invalid:6379/0: unreachable"),
         ({"host": "127.0.0.1", "port": 1}, "connect to redis at 127.0.0.1:1/0: unreachable"),
-        ({"url": "http://127.0.0.1:6379"}, "connect to redis: invalid url"),
+        ({"url": "http://127.0.0.1:6379"}, "connect to redis: url must be redis://"),
+        ({"url": "redis://127.0.0.1:65536/0"}, "connect to redis: url must be redis://"),
     ],
 )
 def test_unreachable_servers_fail_with_one_clear_message(run_module, args, message):
@@ -275,3 +276,91 @@ def test_url_password_never_reaches_output_even_at_vvv(tmp_path, run_module):
         assert "hunter2-secret" not in run.stdout
     finally:
         server.kill()
+
+
+# A password a URL parser cuts: "/" ends the host, "#" starts a fragment, "@" ends the userinfo.
+AWKWARD = "Sl/ash#Hash@At-Secret9"
+
+
+def leaked(stdout: str) -> list[str]:
+    """The forms of AWKWARD (and the pieces a parser makes of it) that appear in the output."""
+    from urllib.parse import quote
+
+    return [form for form in (AWKWARD, quote(AWKWARD, safe=""), quote(AWKWARD), "At-Secret9", "Hash@At")
+            if form in stdout]
+
+
+def run_with_secret_url(run_module, url: str, **args):
+    """Run with the URL passed as a playbook passes it, through a variable (here the environment), at -vvv.
+
+    On a failed task ansible-core 2.19 shows its source: for an ad-hoc task that
+    is the literal arguments, whatever the module masks; a playbook shows its
+    own text, where credentials are variables.
+    """
+    return run_module(MODULE, {"url": "{{ lookup('env', 'RUNBOOK_TEST_URL') }}", **args}, verbosity=3,
+                      env={"RUNBOOK_TEST_URL": url})
+
+
+def test_an_awkward_password_never_reaches_output_on_success_or_failure(tmp_path, run_module):
+    from tests.harness.servers import RedisServer
+
+    server = RedisServer(tmp_path, password=AWKWARD)
+    server.start()
+    url = f"redis://:{AWKWARD}@127.0.0.1:{server.port}/0"
+    try:
+        server.client().rpush("enhancement_queue", b'{"ticket_id": "T-1", "tenant_id": "acme-corp"}')
+        ok = run_module(MODULE, {"url": url}, verbosity=3)
+        assert ok.rc == 0 and ok.result["depth"] == 1, ok.stdout  # the right server: the password was read whole
+        assert leaked(ok.stdout) == []
+        by_option = run_module(MODULE, {"host": "127.0.0.1", "port": server.port, "password": AWKWARD}, verbosity=3)
+        assert by_option.rc == 0 and by_option.result["depth"] == 1 and leaked(by_option.stdout) == []
+        wrong = run_with_secret_url(run_module, url.replace("Secret9", "Secret8"))
+        assert wrong.rc != 0 and wrong.result["msg"].endswith("authentication failed (wrong or missing password)")
+        assert leaked(wrong.stdout) == []
+    finally:
+        server.kill()
+    gone = run_with_secret_url(run_module, url)
+    assert gone.result["msg"].startswith(f"connect to redis at 127.0.0.1:{server.port}/0: unreachable"), gone.stdout
+    assert leaked(gone.stdout) == []
+    malformed = run_with_secret_url(run_module, f"redis://:{AWKWARD}@127.0.0.1:{server.port}/abc")
+    assert malformed.result["msg"].startswith("connect to redis: url must be redis://")
+    assert leaked(malformed.stdout) == []
+
+
+def test_a_database_that_is_not_a_number_is_refused_not_read_as_0(redis_server, run_module):
+    push_plain(redis_server.client(), [("T-1", "acme-corp", iso_ago(5))])
+    run = run_module(MODULE, {"url": f"redis://127.0.0.1:{redis_server.port}/abc"})
+    assert run.rc != 0
+    assert run.result["msg"] == ("connect to redis: url must be redis://[[user]:password@]host[:port][/db] or "
+                                 "rediss://...: the database after the host must be a number, got 'abc'")
+
+
+def test_a_missing_ca_file_is_named_not_called_unreachable(tmp_path, run_module):
+    missing = tmp_path / "ca.pem"
+    run = run_module(MODULE, {"url": "rediss://127.0.0.1:6390/0", "tls_ca_cert": str(missing)})
+    assert run.rc != 0
+    assert run.result["msg"] == f"connect to redis at 127.0.0.1:6390/0: tls_ca_cert {missing}: no such file"
+
+
+def test_thresholds_out_of_range_are_refused_naming_them(redis_server, run_module):
+    run = run_module(MODULE, {"url": redis_server.url, "thresholds": {"stale_seconds": "inf"}})
+    assert run.rc != 0
+    assert run.result["msg"] == "read queue 'enhancement_queue': thresholds.stale_seconds must be a finite number, got inf"
+
+
+def test_a_silent_server_costs_one_connect_timeout_even_with_tls(run_module):
+    """redis-py retried a failed connect ten times: a TLS port that never answered took 11 x connect_timeout."""
+    from tests.harness.slow import silent_server
+
+    started = time.monotonic()
+    refused = run_module(MODULE, {"host": "127.0.0.1", "port": 1})  # Ansible's own cost, for comparison
+    baseline = time.monotonic() - started
+    assert refused.rc != 0
+    for tls in (False, True):
+        with silent_server() as server:
+            started = time.monotonic()
+            run = run_module(MODULE, {"host": "127.0.0.1", "port": server.port, "tls": tls, "connect_timeout": 1.5})
+            took = time.monotonic() - started
+        assert run.rc != 0 and "timed out (no connection within connect_timeout=1.5 s" in run.result["msg"]
+        assert took < baseline + 1.5 + 3, (tls, took, baseline)
+        assert server.connections == 1

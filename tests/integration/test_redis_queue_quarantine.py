@@ -209,3 +209,67 @@ def _celery_id(raw: bytes) -> str:
 
 
 _identify = {"plain": _plain_id, "celery": _celery_id}
+
+
+def test_a_negative_oldest_is_refused_and_nothing_moves(redis_server, run_module):
+    """LRANGE 0 -2 is "all but the last": oldest=-1 used to quarantine nearly the whole queue."""
+    client = redis_server.client()
+    push_plain(client, [(f"T-{n}", "acme-corp", iso_ago(60)) for n in range(10)])
+    run = run_module(MODULE, {"url": redis_server.url, "oldest": -1, "reason": "x"})
+    assert run.rc != 0
+    assert run.result["msg"] == "quarantine jobs of 'enhancement_queue': oldest must be at least 0, got -1"
+    assert client.llen("enhancement_queue") == 10 and client.llen(QKEY) == 0
+
+
+def test_a_quarantine_key_of_another_type_loses_no_job(redis_server, run_module):
+    """The move removed the job, then failed to push its record: Redis does not undo a script's first write."""
+    client = redis_server.client()
+    push_plain(client, [(f"T-{n}", "acme-corp", iso_ago(60)) for n in range(3)])
+    client.hset(QKEY, "not", "a list")
+    run = run_module(MODULE, {"url": redis_server.url, "ticket_ids": ["T-1"], "reason": "stuck"})
+    assert run.rc != 0
+    assert run.result["msg"].endswith("quarantine_key 'enhancement_queue:quarantine' holds a hash, not a list; "
+                                      "nothing was moved")
+    assert client.llen("enhancement_queue") == 3
+
+
+def test_a_record_without_its_job_refuses_the_restore_and_nothing_moves(redis_server, run_module):
+    client = redis_server.client()
+    push_plain(client, [(f"T-{n}", "acme-corp", iso_ago(60)) for n in range(3)])
+    quarantine(run_module, redis_server, ticket_ids=["T-0", "T-1"], reason="stuck")
+    client.lpush(QKEY, json.dumps({"source": "enhancement_queue", "ticket_id": "T-hollow", "reason": "stuck"}))
+    before = (client.lrange("enhancement_queue", 0, -1), client.lrange(QKEY, 0, -1))
+    run = run_module(MODULE, {"url": redis_server.url, "ticket_ids": ["T-hollow", "T-0", "T-1"], "state": "restored"})
+    assert run.rc != 0 and "Traceback" not in run.stdout
+    assert run.result["msg"].endswith(
+        "quarantine_key 'enhancement_queue:quarantine' holds 1 selected record(s) that cannot be restored "
+        "(ticket 'T-hollow': it has no job); nothing was moved - select the other jobs by ticket_ids or task_ids, "
+        "or repair the record")
+    assert (client.lrange("enhancement_queue", 0, -1), client.lrange(QKEY, 0, -1)) == before
+    assert quarantine(run_module, redis_server, ticket_ids=["T-0", "T-1"], state="restored")["changed"] is True
+
+
+AWKWARD = "Sl/ash#Hash@At-Secret9"
+
+
+def test_the_password_never_reaches_output_on_success_or_failure(tmp_path, run_module):
+    from urllib.parse import quote
+
+    from tests.harness.servers import RedisServer
+
+    server = RedisServer(tmp_path, password=AWKWARD)
+    server.start()
+    try:
+        push_plain(server.client(), [("T-1", "acme-corp", iso_ago(60))])
+        moved = run_module(MODULE, {"url": f"redis://:{AWKWARD}@127.0.0.1:{server.port}/0", "ticket_ids": ["T-1"],
+                                    "reason": "stuck"}, verbosity=3)
+        assert moved.rc == 0 and moved.result["changed"] is True, moved.stdout
+        # Through a variable, as a playbook passes it: ansible-core shows a failed ad-hoc task's literal arguments.
+        wrong = run_module(MODULE, {"host": "127.0.0.1", "port": server.port, "ticket_ids": ["T-1"],
+                                    "password": "{{ lookup('env', 'RUNBOOK_TEST_PASSWORD') }}", "state": "restored"},
+                           verbosity=3, env={"RUNBOOK_TEST_PASSWORD": AWKWARD + "x"})
+        assert wrong.rc != 0 and wrong.result["msg"].endswith("authentication failed (wrong or missing password)")
+    finally:
+        server.kill()
+    for run in (moved, wrong):
+        assert [form for form in (AWKWARD, quote(AWKWARD, safe=""), "At-Secret9") if form in run.stdout] == []
