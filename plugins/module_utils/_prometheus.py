@@ -8,16 +8,16 @@ the quarterly review exists to notice a query that stopped returning data.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlencode
 
-from ansible.module_utils.urls import open_url
-from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _http
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError, out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import redact_url
 
 # name -> PromQL, exactly as the runbooks and alert rules use them.
 RUNBOOK_QUERIES = {
@@ -32,30 +32,56 @@ RUNBOOK_QUERIES = {
     "worker_memory_limit_bytes": 'sum by (pod) (container_spec_memory_limit_bytes{pod=~"celery-worker.*"})',
 }
 ALERTS = ("EnhancementSuccessRateLow", "QueueDepthHigh", "WorkerDown", "HighLatency")
+MAX_TREND_WINDOW = 7 * 86400.0  # seconds
+MAX_POINTS = 11000  # Prometheus refuses a range query with more points per series
+MAX_MIN_CHANGE = 1e12
+NOT_PROMETHEUS = "the answer is not the JSON Prometheus gives"
+
+
+class AnswerError(ValueError):
+    """An answer that is JSON, but not in the shape Prometheus gives."""
+
+
+def check_options(params: dict[str, Any]) -> str | None:
+    """The message refusing an out-of-range number among the module's options, or None."""
+    window = params.get("trend_window")
+    problem = (_http.check_timeout("timeout", params.get("timeout"))
+               or out_of_range("trend_window", window, above=0, maximum=MAX_TREND_WINDOW)
+               or out_of_range("trend_step", params.get("trend_step"), above=0)
+               or out_of_range("trend_min_change", params.get("trend_min_change"), minimum=0, maximum=MAX_MIN_CHANGE))
+    if not problem and params.get("trend_step") is not None and window is not None:
+        problem = out_of_range("trend_step", params["trend_step"], minimum=window / MAX_POINTS)
+        if problem:
+            problem += f" (Prometheus gives at most {MAX_POINTS} points over trend_window)"
+    return f"query prometheus: {problem}" if problem else None
 
 
 class Prometheus:
+    """Prometheus' HTTP API through the one HTTP client; every request before one shared deadline."""
+
     def __init__(self, url: str, timeout: float, validate_certs: bool = True, headers: dict | None = None) -> None:
-        self.url = url.rstrip("/")
+        _http.prepare(url, headers=headers, validate_certs=validate_certs)  # HttpInputError before any request
+        self.url = url
+        self.shown = redact_url(url)
         self.timeout = timeout
         self.validate_certs = validate_certs
         self.headers = headers or {}
+        self.deadline: float | None = None
 
     def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         """The API's JSON answer; HTTP errors with a Prometheus error body are answers too."""
-        address = f"{self.url}{path}?{urlencode(params)}"
+        prepared = _http.prepare(_http.join_url(self.url, path, params), headers=self.headers,
+                                 validate_certs=self.validate_certs)
         try:
-            response = open_url(address, timeout=self.timeout, validate_certs=self.validate_certs,
-                                headers=self.headers)
-            return json.loads(response.read())
-        except Exception as exc:  # HTTPError carries Prometheus' own error JSON (bad_data, ...)
-            body = getattr(exc, "read", None)
-            if body is not None:
-                try:
-                    return json.loads(body())
-                except ValueError:
-                    pass
-            raise RunbookError("query", f"prometheus at {self.url}", _reason(exc)) from None
+            status, answer = _http.get_json(prepared, self.timeout, self.deadline)
+        except _http.HttpError as exc:
+            raise RunbookError("query", f"prometheus at {self.shown}", exc.detail) from None
+        if isinstance(answer, dict) and isinstance(answer.get("status"), str):
+            return answer  # Prometheus' own error answers (bad_data, ...) come with 4xx/5xx
+        if status >= 400:
+            raise RunbookError("query", f"prometheus at {self.shown}", f"HTTP {status}")
+        cause = "the answer is not JSON" if answer is None else NOT_PROMETHEUS
+        raise RunbookError("query", f"prometheus at {self.shown}", f"{cause} (HTTP {status} on {path})")
 
     def instant(self, query: str) -> dict[str, Any]:
         return shape(self.get("/api/v1/query", {"query": query}), query)
@@ -67,44 +93,123 @@ class Prometheus:
         return shape(answer, query)
 
     def alerts(self) -> list[dict[str, Any]]:
-        answer = self.get("/api/v1/alerts", {})
-        return [{"name": alert["labels"].get("alertname"), "state": alert.get("state"),
-                 "severity": alert["labels"].get("severity"), "active_at": alert.get("activeAt"),
-                 "value": alert.get("value")} for alert in (answer.get("data") or {}).get("alerts", [])]
+        alerts = _data(self.get("/api/v1/alerts", {}), "alerts", "/api/v1/alerts", self.shown)
+        try:
+            return [{"name": alert["labels"].get("alertname"), "state": alert.get("state"),
+                     "severity": alert["labels"].get("severity"), "active_at": alert.get("activeAt"),
+                     "value": alert.get("value")} for alert in alerts]
+        except (AttributeError, KeyError, TypeError):
+            raise RunbookError("read alerts from", f"prometheus at {self.shown}",
+                               f"{NOT_PROMETHEUS} (an alert without labels)") from None
 
     def rules(self) -> list[str]:
-        answer = self.get("/api/v1/rules", {"type": "alert"})
-        return sorted(rule["name"] for group in (answer.get("data") or {}).get("groups", []) for rule in group["rules"])
+        groups = _data(self.get("/api/v1/rules", {"type": "alert"}), "groups", "/api/v1/rules", self.shown)
+        try:
+            return sorted(str(rule["name"]) for group in groups for rule in group["rules"])
+        except (KeyError, TypeError):
+            raise RunbookError("read alert rules from", f"prometheus at {self.shown}",
+                               f"{NOT_PROMETHEUS} (a rule group without rules)") from None
 
 
-def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return f"unreachable ({reason})" if not hasattr(exc, "code") else f"HTTP {exc.code}"
+def _data(answer: dict[str, Any], key: str, path: str, shown: str) -> list[Any]:
+    """answer.data[key], a list, or a RunbookError saying the answer is not Prometheus'."""
+    if answer.get("status") != "success":
+        raise RunbookError("query", f"prometheus at {shown}",
+                           f"{path} failed: {answer.get('errorType', 'error')}: {answer.get('error', 'unknown error')}")
+    data = answer.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise RunbookError("query", f"prometheus at {shown}", f"{NOT_PROMETHEUS} (no data.{key} list on {path})")
+    return data[key]
+
+
+def collect(prometheus: Prometheus, params: dict[str, Any]) -> dict[str, Any]:
+    """The module's result: every request at once, all before one deadline (the module's timeout)."""
+    names = params.get("include") or list(RUNBOOK_QUERIES)
+    queries = {name: RUNBOOK_QUERIES[name] for name in names}
+    queries.update(params.get("queries") or {})
+    window = params["trend_window"]
+    prometheus.deadline = time.monotonic() + prometheus.timeout
+    # Every request at once: a dozen sequential round trips are most of this module's time.
+    with ThreadPoolExecutor(max_workers=min(16, len(queries) + 3)) as pool:
+        pending = {name: pool.submit(prometheus.instant, str(query)) for name, query in queries.items()}
+        ranged_future = pool.submit(prometheus.range, RUNBOOK_QUERIES["queue_depth"], window,
+                                    params.get("trend_step") or window / 60)
+        alerts_future, rules_future = pool.submit(prometheus.alerts), pool.submit(prometheus.rules)
+        results = {name: future.result() for name, future in pending.items()}
+        ranged, all_alerts, rules = ranged_future.result(), alerts_future.result(), rules_future.result()
+    points = ranged["series"][0].get("points", []) if ranged["status"] == "ok" else []
+    queue_trend = {**trend(points, params["trend_min_change"]), "status": ranged["status"]}
+    alerts = [alert for alert in all_alerts if alert["state"] in ("pending", "firing")]
+    return {
+        "reachable": True,
+        "metrics": results,
+        "queue_trend": queue_trend,
+        "alerts": alerts,
+        "alerts_firing": sorted({str(alert["name"]) for alert in alerts if alert["state"] == "firing"}),
+        "alert_rules": rules,
+        "findings": query_findings(prometheus.shown, results),
+    }
 
 
 def shape(answer: dict[str, Any], query: str) -> dict[str, Any]:
-    """{status: ok|empty|error, value, series, error} from a query answer."""
+    """{status: ok|empty|error, value, series, error} from a query answer; a malformed one is an error."""
     if answer.get("status") != "success":
         return {"query": query, "status": "error", "value": None, "series": [],
                 "error": f"{answer.get('errorType', 'error')}: {answer.get('error', 'unknown error')}"}
-    data = answer["data"]
-    series = []
-    for item in data.get("result", []):
-        if "values" in item:
-            points = [(float(ts), _number(value)) for ts, value in item["values"]]
-            series.append({"labels": item.get("metric", {}), "points": points})
-        elif "value" in item:
-            series.append({"labels": item.get("metric", {}), "value": _number(item["value"][1])})
-    if data.get("resultType") == "scalar":
-        series = [{"labels": {}, "value": _number(data["result"][1])}]
+    try:
+        series = _series(answer.get("data"))
+    except AnswerError as exc:
+        return {"query": query, "status": "error", "value": None, "series": [], "error": f"{NOT_PROMETHEUS} ({exc})"}
     if not series:
         return {"query": query, "status": "empty", "value": None, "series": [], "error": None}
     value = series[0].get("value") if len(series) == 1 else None
     return {"query": query, "status": "ok", "value": value, "series": series, "error": None}
 
 
-def _number(text: str) -> float | None:
-    number = float(text)
+def _series(data: Any) -> list[dict[str, Any]]:
+    if not isinstance(data, dict) or not isinstance(data.get("result"), list):
+        raise AnswerError("no data.result list")
+    if data.get("resultType") == "scalar":
+        return [{"labels": {}, "value": _number(_sample(data["result"])[1])}]
+    if data.get("resultType") == "string":
+        raise AnswerError("a string result where a number was expected")
+    series = []
+    for item in data["result"]:
+        if not isinstance(item, dict) or not isinstance(item.get("metric", {}), dict):
+            raise AnswerError("a series that is not an object with metric labels")
+        labels = item.get("metric", {})
+        if "values" in item:
+            if not isinstance(item["values"], list):
+                raise AnswerError("values that are not a list")
+            points = [(_timestamp(sample[0]), _number(sample[1])) for sample in map(_sample, item["values"])]
+            series.append({"labels": labels, "points": points})
+        elif "value" in item:
+            series.append({"labels": labels, "value": _number(_sample(item["value"])[1])})
+        else:
+            raise AnswerError("a series without value or values")
+    return series
+
+
+def _sample(sample: Any) -> list[Any]:
+    if not isinstance(sample, list) or len(sample) != 2:
+        raise AnswerError(f"a sample that is not [time, value]: {str(sample)[:40]!r}")
+    return sample
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise AnswerError(f"a sample time that is not a number: {str(value)[:40]!r}")
+    return float(value)
+
+
+def _number(text: Any) -> float | None:
+    """A sample value as Prometheus writes it ("1.5", "NaN", "+Inf"); NaN is no value."""
+    if not isinstance(text, str):
+        raise AnswerError(f"a sample value that is not a string: {str(text)[:40]!r}")
+    try:
+        number = float(text)
+    except ValueError:
+        raise AnswerError(f"a sample value that is not a number: {text[:40]!r}") from None
     return None if math.isnan(number) else number
 
 
@@ -114,7 +219,7 @@ def trend(points: list[tuple[float, float | None]], min_change: float = 5.0) -> 
     rising or falling: the line moves by more than max(min_change, 20% of the mean) over the window.
     spiky: otherwise, but points stray from the line by more than max(min_change, 25% of the mean).
     """
-    values = [(ts, value) for ts, value in points if value is not None]
+    values = [(ts, value) for ts, value in points if value is not None and math.isfinite(value)]
     if len(values) < 3:
         return {"classification": "unknown", "points": len(values), "reason": "fewer than 3 samples"}
     xs = [ts - values[0][0] for ts, _value in values]

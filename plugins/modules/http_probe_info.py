@@ -16,18 +16,22 @@ description:
   - Classifies each answer by the api_timeout runbook's bands and codes into findings - C(api_slow) (2-10 s),
     C(api_timeout) (over 10 s, or no answer within the timeout), C(api_auth_invalid) (401), C(api_forbidden) (403),
     C(api_rate_limited) (429, with C(Retry-After)), C(api_server_error) (5xx), C(api_unreachable) (DNS failure,
-    refused) - each naming the API.
+    refused, TLS failure, not HTTP - the summary says which) - each naming the API.
   - The bearer credential comes from a variable or a secret file and is used, never shown - not in the result,
     not at C(-vvv), not in errors.
   - So are credentials in an O(endpoints[].url) (userinfo, and query values whose names look secret - C(api_key),
     C(token), C(signature), ...) and in O(endpoints[].headers) (C(Authorization), C(X-Api-Key), C(Cookie), any name
     with key, token, secret or auth in it) - masked in every result and error, the echoed arguments included.
+  - O(timeout) bounds each probe's whole request - DNS, connect, TLS, sending, status line, headers and body - not
+    each read, so a server that trickles its answer is cut at the deadline like one that never answers.
+  - Every endpoint is checked before any is probed; a bad URL, method, header, CA file or number fails the module
+    with one message naming the endpoint and option, and nothing is sent.
   - Why not M(ansible.builtin.uri) - it gives neither the timing breakdown nor concurrency.
 author:
   - AI Agents Platform SRE team (@aiagents-sre)
 options:
   endpoints:
-    description: The APIs to probe.
+    description: The APIs to probe, at most 64 (all are probed at once).
     type: list
     elements: dict
     required: true
@@ -37,19 +41,21 @@ options:
         type: str
         required: true
       url:
-        description: Full http(s) URL of the endpoint.
+        description:
+          - Full http(s) URL of the endpoint; the port, if given, from 1 to 65535.
+          - A C(user:password@) in it is sent as basic authentication and never shown.
         type: str
         required: true
       method:
-        description: HTTP method.
+        description: HTTP method (a token such as V(GET), V(POST) or V(HEAD)).
         type: str
         default: GET
       headers:
-        description: Extra request headers.
+        description: Extra request headers; names are HTTP tokens, values Latin-1 text without control characters.
         type: dict
         default: {}
       body:
-        description: Request body, sent as given.
+        description: Request body, sent as given (UTF-8 encoded).
         type: str
       bearer_token:
         description: Sent as C(Authorization Bearer). Never logged.
@@ -58,30 +64,32 @@ options:
         description: File holding the bearer token (a mounted secret). Read on the host running the module.
         type: path
       expected_status:
-        description: Statuses that mean healthy.
+        description: Statuses that mean healthy, each from 100 to 599.
         type: list
         elements: int
         default: [200]
       timeout:
-        description: Seconds for this endpoint; defaults to O(timeout).
+        description: Seconds for this endpoint's whole request, above 0 and at most 300; defaults to O(timeout).
         type: float
       validate_certs:
         description: Verify the server's TLS certificate.
         type: bool
         default: true
       ca_path:
-        description: CA bundle to verify against.
+        description: CA bundle (PEM) to verify against; a file that cannot be read fails the module before any probe.
         type: path
   timeout:
-    description: Seconds to wait for each probe's complete answer (they run concurrently).
+    description:
+      - Seconds for each probe's whole request, from DNS to the last byte of the answer (they run concurrently),
+        above 0 and at most 300.
     type: float
     default: 15
   slow_seconds:
-    description: Total time above which an answer is slow (C(api_slow)).
+    description: Total time above which an answer is slow (C(api_slow)); above 0 and at most 3600.
     type: float
     default: 2
   timeout_seconds:
-    description: Total time above which an answer counts as a timeout (C(api_timeout)).
+    description: Total time above which an answer counts as a timeout (C(api_timeout)); above 0 and at most 3600.
     type: float
     default: 10
 extends_documentation_fragment:
@@ -132,9 +140,9 @@ elapsed:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _http_probe
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
 ENDPOINT_SPEC = {
     "name": {"type": "str", "required": True},
@@ -151,34 +159,20 @@ ENDPOINT_SPEC = {
 }
 
 
-class ProbeModule(AnsibleModule):
-    """AnsibleModule that masks the endpoints' credentials from the moment it has its arguments.
-
-    Query values like ``api_key`` and headers like ``X-Api-Key`` are not options of
-    their own, so ``no_log`` cannot cover them: they are registered as no_log values
-    as soon as the arguments are read, before validation - which can fail, and every
-    fail_json and exit_json carries the arguments back as ``invocation``.
-    """
-
-    def _load_params(self):
-        super()._load_params()
-        if isinstance(self.params, dict):
-            self.no_log_values.update(_http_probe.secret_values(self.params.get("endpoints")))
-
-
-def load_token(module: AnsibleModule, endpoint: dict) -> None:
+def load_token(module: RunbookModule, endpoint: dict) -> None:
     if endpoint.get("bearer_token_file") and not endpoint.get("bearer_token"):
         try:
             with open(endpoint["bearer_token_file"], encoding="utf-8") as handle:
-                endpoint["bearer_token"] = handle.read().strip()
-        except OSError as exc:
-            module.fail_json(msg=f"read bearer token of {endpoint['name']}: {exc.strerror} ({endpoint['bearer_token_file']})")
-        if endpoint["bearer_token"]:
-            module.no_log_values.add(endpoint["bearer_token"])  # masked wherever it might surface
+                endpoint["bearer_token"] = handle.read(64 * 1024).strip()  # a token, not whatever the path holds
+        except (OSError, UnicodeError) as exc:
+            cause = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            module.fail_json(msg=f"probe {endpoint['name']}: bearer_token_file {endpoint['bearer_token_file']!r} "
+                                 f"cannot be read: {cause}")
+        module.protect([endpoint["bearer_token"]])  # masked wherever it might surface
 
 
 def main() -> None:
-    module = ProbeModule(
+    module = RunbookModule(
         argument_spec={
             "endpoints": {"type": "list", "elements": "dict", "required": True, "options": ENDPOINT_SPEC,
                           "mutually_exclusive": [("bearer_token", "bearer_token_file")]},
@@ -189,17 +183,18 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    # Again on the validated values (a dict option given as text is a dict only now).
-    module.no_log_values.update(_http_probe.secret_values(params["endpoints"]))
+    problem = _http_probe.check_options(params)
+    if problem:
+        module.fail_json(msg=problem)
     endpoints = [dict(endpoint) for endpoint in params["endpoints"]]
     for endpoint in endpoints:
-        try:
-            _http_probe.validate(endpoint)
-        except _http_probe.ProbeInputError as exc:
-            module.fail_json(msg=str(exc))
         load_token(module, endpoint)
     started = time.monotonic()
-    results = _http_probe.probe_all(endpoints, params["timeout"], params["slow_seconds"], params["timeout_seconds"])
+    try:
+        results = _http_probe.probe_all(endpoints, params["timeout"], params["slow_seconds"],
+                                        params["timeout_seconds"])
+    except _http_probe.ProbeInputError as exc:
+        module.fail_json(msg=str(exc))
     module.exit_json(
         changed=False,
         probes=results,

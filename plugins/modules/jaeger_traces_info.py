@@ -17,12 +17,16 @@ description:
     C(ticket_update) (the worker died mid-job), and API spans slower than expected.
   - Findings point at the runbook to follow - C(traces_slow_context_gathering) (database_connection_issues),
     C(traces_slow_llm_synthesis) and C(traces_slow_ticket_update) (api_timeout), C(traces_incomplete)
-    (worker_failures). An unreachable Jaeger is the finding C(jaeger_unreachable), not a failure.
+    (worker_failures). An unreachable Jaeger is the finding C(jaeger_unreachable), not a failure; so is a Jaeger
+    whose answer is not its trace JSON - the finding's summary says which.
+  - A C(user:password@) or a query token in O(url) is used, never shown - not in findings, results or errors.
 author:
   - AI Agents Platform SRE team (@aiagents-sre)
 options:
   url:
-    description: Base URL of Jaeger's query service, for example V(http://127.0.0.1:16686).
+    description:
+      - Base URL of Jaeger's query service, for example V(http://127.0.0.1:16686); the port, if given, from 1 to 65535.
+      - A C(user:password@) in it is sent as basic authentication.
     type: str
     required: true
   service:
@@ -34,26 +38,28 @@ options:
     type: dict
     default: {}
   min_duration:
-    description: Only traces with a span at least this long (Jaeger duration syntax, for example V(10s), V(500ms)).
+    description: Only traces with a span at least this long (Go duration syntax, for example V(10s), V(500ms)).
     type: str
   lookback:
-    description: How far back to search (Jaeger syntax, for example V(1h), V(30m)).
+    description: How far back to search (Go duration syntax, plus V(d) for days, for example V(1h), V(30m), V(2d)).
     type: str
     default: 1h
   limit:
-    description: Most traces to fetch.
+    description: Most traces to fetch, from 1 to 10000.
     type: int
     default: 100
   slow_seconds:
-    description: A trace this long or longer (or tagged C(slow_trace=true)) is slow.
+    description: A trace this long or longer (or tagged C(slow_trace=true)) is slow; above 0, at most 86400.
     type: float
     default: 10
   api_span_limits:
-    description: Expected upper bound in seconds per API span; slower spans are listed in RV(slow_api_spans).
+    description:
+      - Expected upper bound in seconds per API span, each above 0 and at most 86400; slower spans are listed in
+        RV(slow_api_spans).
     type: dict
     default: {"llm.openai.completion": 30, "api.servicedesk_plus.get_ticket": 2, "api.servicedesk_plus.update_ticket": 5}
   timeout:
-    description: Seconds to wait for Jaeger.
+    description: Seconds for Jaeger's whole answer, from DNS to its last byte; above 0 and at most 300.
     type: float
     default: 10
   validate_certs:
@@ -123,14 +129,14 @@ findings:
 import json
 from collections import Counter
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aiagents.runbooks.plugins.module_utils import _jaeger
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _http, _jaeger
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding, sort_findings
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule, redact_url
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             "url": {"type": "str", "required": True},
             "service": {"type": "str", "default": "ai-agents-worker"},
@@ -146,8 +152,13 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    if not params["url"].startswith(("http://", "https://")):
-        module.fail_json(msg=f"search traces: url must start with http:// or https://, got {params['url']!r}")
+    problem = _jaeger.check_options(params)
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        _http.prepare(params["url"], validate_certs=params["validate_certs"])  # before anything is sent
+    except _http.HttpInputError as exc:
+        module.fail_json(msg=f"search traces: {exc}")
     query = {"service": params["service"], "lookback": params["lookback"], "limit": params["limit"]}
     if params["tags"]:
         query["tags"] = json.dumps({key: str(value) for key, value in params["tags"].items()})
@@ -158,7 +169,7 @@ def main() -> None:
         traces = _jaeger.search(params["url"], query, params["timeout"], params["validate_certs"])
     except RunbookError as exc:
         module.exit_json(changed=False, traces_examined=0, slowest=[], bottlenecks={}, incomplete=[], slow_api_spans=[],
-                         findings=[finding("jaeger_unreachable", "medium", str(exc), {"jaeger": params["url"]},
+                         findings=[finding("jaeger_unreachable", "medium", str(exc), {"jaeger": redact_url(params["url"])},
                                            "Traces are unavailable: judge from metrics and logs; restore Jaeger.")])
     summaries = [_jaeger.summarise(trace, params["slow_seconds"]) for trace in traces]
     findings, slow_api = _jaeger.trace_findings(summaries, limits)

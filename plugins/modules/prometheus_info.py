@@ -18,12 +18,16 @@ description:
     are firing or pending, and which alert rules are loaded.
   - A query that fails or returns no data is reported with status C(error) or C(empty) and a finding
     (C(metric_query_failed), C(metric_no_data)) - never fatal, and never a silent zero. An unreachable Prometheus
-    is a finding too (C(prometheus_unreachable)).
+    is a finding too (C(prometheus_unreachable)), as is one whose answers are not Prometheus' JSON - the finding's
+    summary says which.
+  - A C(user:password@) or a query token in O(url) is used, never shown - not in findings, results or errors.
 author:
   - AI Agents Platform SRE team (@aiagents-sre)
 options:
   url:
-    description: Base URL of Prometheus, for example V(http://127.0.0.1:9090).
+    description:
+      - Base URL of Prometheus, for example V(http://127.0.0.1:9090); the port, if given, from 1 to 65535.
+      - A C(user:password@) in it is sent as basic authentication.
     type: str
     required: true
   queries:
@@ -37,18 +41,22 @@ options:
     choices: [queue_depth, worker_active_count, success_per_second, failure_per_second, success_rate_percent,
               p95_latency_seconds, worker_memory_bytes, worker_memory_limit_bytes]
   trend_window:
-    description: Seconds of queue depth history to classify (the runbook looks at 15 minutes).
+    description: Seconds of queue depth history to classify (the runbook looks at 15 minutes); above 0, at most 604800.
     type: float
     default: 900
   trend_step:
-    description: Resolution of the trend query in seconds; defaults to O(trend_window) / 60.
+    description:
+      - Resolution of the trend query in seconds; defaults to O(trend_window) / 60.
+      - At least O(trend_window) / 11000 (Prometheus gives at most 11000 points per series).
     type: float
   trend_min_change:
-    description: Change in jobs below which the queue is never called rising, falling or spiky.
+    description: Change in jobs below which the queue is never called rising, falling or spiky; 0 or more.
     type: float
     default: 5
   timeout:
-    description: Seconds to wait for each answer.
+    description:
+      - Seconds for all of Prometheus' answers together (the requests run concurrently, before one deadline), from
+        DNS to the last byte; above 0 and at most 300.
     type: float
     default: 10
   validate_certs:
@@ -116,44 +124,14 @@ findings:
             "evidence": {}, "resolution": "Check the exporter is scraped..."}]
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aiagents.runbooks.plugins.module_utils import _prometheus
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _http, _prometheus
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding, sort_findings
-
-
-def collect(module: AnsibleModule, prometheus: _prometheus.Prometheus) -> dict:
-    params = module.params
-    names = params["include"] or list(_prometheus.RUNBOOK_QUERIES)
-    queries = {name: _prometheus.RUNBOOK_QUERIES[name] for name in names}
-    queries.update(params["queries"] or {})
-    window = params["trend_window"]
-    # Every request at once: a dozen sequential round trips are most of this module's time.
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        pending = {name: pool.submit(prometheus.instant, query) for name, query in queries.items()}
-        ranged_future = pool.submit(prometheus.range, _prometheus.RUNBOOK_QUERIES["queue_depth"], window,
-                                    params["trend_step"] or window / 60)
-        alerts_future, rules_future = pool.submit(prometheus.alerts), pool.submit(prometheus.rules)
-        results = {name: future.result() for name, future in pending.items()}
-        ranged, all_alerts, rules = ranged_future.result(), alerts_future.result(), rules_future.result()
-    points = ranged["series"][0]["points"] if ranged["status"] == "ok" else []
-    queue_trend = {**_prometheus.trend(points, params["trend_min_change"]), "status": ranged["status"]}
-    alerts = [alert for alert in all_alerts if alert["state"] in ("pending", "firing")]
-    return {
-        "reachable": True,
-        "metrics": results,
-        "queue_trend": queue_trend,
-        "alerts": alerts,
-        "alerts_firing": sorted({alert["name"] for alert in alerts if alert["state"] == "firing"}),
-        "alert_rules": rules,
-        "findings": _prometheus.query_findings(prometheus.url, results),
-    }
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             "url": {"type": "str", "required": True},
             "queries": {"type": "dict", "default": {}},
@@ -166,16 +144,20 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    url = module.params["url"]
-    if not url.startswith(("http://", "https://")):
-        module.fail_json(msg=f"query prometheus: url must start with http:// or https://, got {url!r}")
-    prometheus = _prometheus.Prometheus(url, module.params["timeout"], module.params["validate_certs"])
+    params = module.params
+    problem = _prometheus.check_options(params)
+    if problem:
+        module.fail_json(msg=problem)
     try:
-        result = collect(module, prometheus)
+        prometheus = _prometheus.Prometheus(params["url"], params["timeout"], params["validate_certs"])
+    except _http.HttpInputError as exc:
+        module.fail_json(msg=f"query prometheus: {exc}")
+    try:
+        result = _prometheus.collect(prometheus, params)
     except RunbookError as exc:
         result = {"reachable": False, "metrics": {}, "queue_trend": {"classification": "unknown", "points": 0},
                   "alerts": [], "alerts_firing": [], "alert_rules": [],
-                  "findings": [finding("prometheus_unreachable", "high", str(exc), {"prometheus": prometheus.url},
+                  "findings": [finding("prometheus_unreachable", "high", str(exc), {"prometheus": prometheus.shown},
                                        "Restore Prometheus; until then the runbooks judge from Redis, PostgreSQL "
                                        "and the containers alone.")]}
     result["findings"] = sort_findings(result["findings"])

@@ -15,13 +15,17 @@ description:
     O(signature_header) header - what the platform's webhook endpoint verifies. Onboarding uses it to prove a
     new tenant's webhook secret end to end before the operator configures SDP.
   - M(ansible.builtin.uri) cannot compute the signature over the bytes it sends; that is all this module adds.
-  - The secret is never returned, logged or shown in errors; the signature is not returned either.
+  - The secret is never returned, logged or shown in errors; the signature is not returned either, nor the values
+    of O(url)'s query (a C(token=) in it stays secret).
+  - O(timeout) bounds the whole delivery - DNS, connect, TLS, sending, and the answer to its last byte.
   - In check mode nothing is sent.
 author:
   - AI Agents Platform SRE team (@aiagents-sre)
 options:
   url:
-    description: The webhook endpoint, for example V(https://platform.example.com/webhook/servicedesk?tenant_id=acme-corp).
+    description:
+      - The webhook endpoint, for example V(https://platform.example.com/webhook/servicedesk?tenant_id=acme-corp).
+      - The port, if given, from 1 to 65535.
     type: str
     required: true
   body:
@@ -29,20 +33,21 @@ options:
     type: dict
     required: true
   secret:
-    description: The tenant's webhook secret (the HMAC key).
+    description: The tenant's webhook secret (the HMAC key), at least 4 characters (a shorter one could not be masked).
     type: str
     required: true
   signature_header:
-    description: Header carrying the signature.
+    description: Header carrying the signature (an HTTP header name).
     type: str
     default: X-SDP-Signature
   expected_status:
-    description: Statuses that mean the platform accepted the webhook.
+    description: Statuses that mean the platform accepted the webhook, each from 100 to 599.
     type: list
     elements: int
     default: [200, 202]
   timeout:
-    description: Seconds to wait for the answer (SDP's own webhook timeout is 30 s).
+    description:
+      - Seconds for the whole delivery and answer (SDP's own webhook timeout is 30 s); above 0 and at most 300.
     type: float
     default: 30
   validate_certs:
@@ -94,19 +99,30 @@ import hmac
 import json
 import time
 from datetime import datetime, timezone
-from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _http
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import out_of_range
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import MIN_MASKED_LENGTH, RunbookModule
 
 
 def sign(secret: str, payload: bytes) -> str:
     return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
 
 
+def check(params: dict) -> str | None:
+    """Why the webhook cannot be sent with these options (nothing secret in the answer), or None."""
+    statuses = [out_of_range("expected_status", status, minimum=100, maximum=599) for status in params["expected_status"]]
+    problem = _http.check_timeout("timeout", params["timeout"]) or next((item for item in statuses if item), None)
+    header = params["signature_header"]
+    if not problem and _http.header_name_problem(header):
+        problem = f"signature_header {header!r} {_http.header_name_problem(header)}"
+    if not problem and len(params["secret"]) < MIN_MASKED_LENGTH:
+        problem = f"secret must be at least {MIN_MASKED_LENGTH} characters long"
+    return f"send webhook: {problem}" if problem else None
+
+
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             "url": {"type": "str", "required": True},
             "body": {"type": "dict", "required": True},
@@ -119,39 +135,39 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    parts = urlsplit(params["url"])
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        module.fail_json(msg=f"webhook url {params['url']!r} is not an http(s) URL with a host")
-    if not params["secret"]:
-        module.fail_json(msg="webhook secret is empty")
+    problem = check(params)
+    if problem:
+        module.fail_json(msg=problem)
+    payload = json.dumps(params["body"], separators=(",", ":"), sort_keys=True).encode()
+    signature = sign(params["secret"], payload)
+    module.protect([signature])
+    headers = {"Content-Type": "application/json", params["signature_header"]: signature}
+    try:
+        prepared = _http.prepare(params["url"], "POST", headers, payload, params["validate_certs"])
+    except _http.HttpInputError as exc:
+        module.fail_json(msg=f"send webhook: {exc}")
     sent_at = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
     if module.check_mode:
         module.exit_json(changed=True, status=-1, elapsed_s=0.0, sent_at=sent_at,
-                         msg=f"would send a signed webhook to {params['url']}")
-    payload = json.dumps(params["body"], separators=(",", ":"), sort_keys=True).encode()
-    headers = {"Content-Type": "application/json", params["signature_header"]: sign(params["secret"], payload)}
+                         msg=f"would send a signed webhook to {prepared.shown}")
     started = time.monotonic()
-    status, text = None, ""
     try:
-        response = open_url(params["url"], data=payload, method="POST", headers=headers,
-                            timeout=params["timeout"], validate_certs=params["validate_certs"])
-        status, text = response.getcode(), response.read().decode("utf-8", "replace")
-    except HTTPError as exc:
-        status, text = exc.code, exc.read().decode("utf-8", "replace")
-    except (URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        module.fail_json(msg=f"webhook to {params['url']} could not be delivered: {reason}",
+        response = _http.send(prepared, params["timeout"], read_limit=1024 * 1024)
+    except _http.HttpError as exc:
+        module.fail_json(msg=f"deliver webhook to {prepared.shown}: {exc}",
                          status=None, elapsed_s=round(time.monotonic() - started, 3), sent_at=sent_at)
+    status, text = response.status, response.body.decode("utf-8", "replace")
     result = {"status": status, "elapsed_s": round(time.monotonic() - started, 3), "sent_at": sent_at}
     try:
         document = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if isinstance(document, dict):
         result["json"] = document
     if status not in params["expected_status"]:
-        detail = document.get("error") if isinstance(document, dict) else text[:200]
-        module.fail_json(msg=f"webhook to {params['url']} answered {status}: {detail}", **result)
+        reason = document.get("error") if isinstance(document, dict) and document.get("error") else text
+        detail = " ".join(str(reason).split())[:200] or "(no answer text)"  # one line, whatever the platform wrote
+        module.fail_json(msg=f"deliver webhook to {prepared.shown}: the platform answered {status}: {detail}", **result)
     module.exit_json(changed=True, **result)
 
 

@@ -7,8 +7,10 @@ import time
 
 import pytest
 
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import forms
 from tests.harness.ansible import run_playbook_cli
 from tests.harness.servers import free_port
+from tests.harness.slow import silent_server, trickle_server
 from tests.harness.standins import StandIn, write_secret
 
 MODULE = "aiagents.runbooks.http_probe_info"
@@ -232,10 +234,10 @@ def test_a_known_secret_appears_in_no_output(sdp, openai, secrets, tmp_path, in_
     assert [p["classification"] for p in probed["probes"]] == ["ok", "auth_invalid", "unreachable"]
     assert probed["probes"][1]["url"] == f"{openai.url}/v1/models?api_key=***&token=***&page=***"
     # -vvv printed the arguments each of the two runs of those endpoints was invoked with (`invocation`,
-    # which a registered result does not keep): credentials masked, everything else left readable.
+    # which a registered result does not keep): credentials masked (a URL's whole userinfo), the rest readable.
     echoed = (f"url: {openai.url}/v1/models?api_key={MASK}&token={MASK}&page=2",
               "X-Api-Key: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", "X-Request-Id: probe-visible-42",
-              f"url: http://svc:{MASK}@127.0.0.1:{closed}/health", "Authorization: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER",
+              f"url: http://{MASK}@127.0.0.1:{closed}/health", "Authorization: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER",
               "bearer_token: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER")
     assert {line: run.stdout.count(line) for line in echoed} == dict.fromkeys(echoed, 2), run.stdout
     assert f"url: ftp://sdp.example/api?api_key={MASK}" in run.stdout
@@ -245,3 +247,104 @@ def test_a_known_secret_appears_in_no_output(sdp, openai, secrets, tmp_path, in_
     invalid_url = registered["invalid_url"]
     assert invalid_url["failed"] is True
     assert invalid_url["msg"] == "probe Bad: url must be http(s)://host[:port]/path, got 'ftp://sdp.example/api?api_key=***'"
+
+
+# --- Issue 14: bounded time, no secret anywhere, no crash on any input -------------------------------------------
+
+def timed_probe(run_module, eps, **args):
+    started = time.monotonic()
+    run = run_module(MODULE, {"endpoints": eps, **args})
+    return time.monotonic() - started, run
+
+
+def test_a_trickling_or_silent_server_costs_the_timeout_and_no_more(run_module, sdp):
+    """One byte every half second keeps every read alive: only a deadline on the whole request ends it."""
+    fast = [{"name": "SDP", "url": f"{sdp.url}/api/v3/tickets", "bearer_token": SDP_KEY}]
+    baseline = timed_probe(run_module, fast)[0]
+    with trickle_server() as trickle, silent_server() as silent:
+        wall, run = timed_probe(run_module, [{"name": "Trickle", "url": f"http://127.0.0.1:{trickle.port}/v1/models"},
+                                             {"name": "Silent", "url": f"http://127.0.0.1:{silent.port}/v1/models"}],
+                                timeout=2)
+        assert trickle.connections == 1 and silent.connections == 1
+    baseline = max(baseline, timed_probe(run_module, fast)[0])
+    assert run.rc == 0, run.stdout
+    result = run.result
+    assert [p["error"] for p in result["probes"]] == ["timeout", "timeout"], result["probes"]
+    assert [p["detail"] for p in result["probes"]] == ["no complete answer within 2 s"] * 2
+    assert result["elapsed"] <= 2.6, result["elapsed"]
+    for item in result["probes"]:
+        assert 1.9 <= item["timings"]["total"] <= 2.6, item
+    assert wall - baseline <= 2.0 + 1.5, (wall, baseline)
+
+
+@pytest.mark.parametrize(("args", "endpoint", "message"), [
+    ({"timeout": 0}, {}, "probe endpoints: timeout must be above 0, got 0.0"),
+    ({"timeout": "inf"}, {}, "probe endpoints: timeout must be a finite number, got inf"),
+    ({"timeout": 301}, {}, "probe endpoints: timeout must be at most 300, got 301.0"),
+    ({"slow_seconds": -1}, {}, "probe endpoints: slow_seconds must be above 0, got -1.0"),
+    ({"timeout_seconds": "nan"}, {}, "probe endpoints: timeout_seconds must be a finite number, got nan"),
+    ({}, {"timeout": -2}, "probe SDP: timeout must be above 0, got -2.0"),
+    ({}, {"expected_status": [200, 1000]}, "probe SDP: expected_status must be at most 599, got 1000"),
+])
+def test_out_of_range_numbers_are_refused_naming_the_option(run_module, args, endpoint, message):
+    run = run_module(MODULE, {"endpoints": [{"name": "SDP", "url": "http://127.0.0.1:9/x", **endpoint}], **args})
+    assert run.rc != 0
+    assert run.result["msg"] == message
+    assert "Traceback" not in run.stdout
+
+
+@pytest.mark.parametrize(("endpoint", "message"), [
+    ({"headers": {"X-Note": "na\u00efve \u2603"}}, "probe Bad: headers value of 'X-Note' is not Latin-1 text"),
+    ({"headers": {"X-Evil\r\nInjected": "1"}}, "probe Bad: headers name 'X-Evil\\r\\nInjected' is not an HTTP "
+                                               "header name"),
+    ({"headers": {"X-Api-Key": "ab\x01cdef12"}},
+     "probe Bad: headers value of 'X-Api-Key' contains a control character"),
+    ({"method": "GET\r\nX-Injected: 1"}, "probe Bad: method must be an HTTP method name such as GET or POST, "
+                                         "got 'GET\\r\\nX-Injected: 1'"),
+    ({"url": "http://127.0.0.1:70000/x"}, "probe Bad: url port must be from 1 to 65535, got '70000'"),
+    ({"url": "http://[::1/x"}, "probe Bad: url is malformed, got '<malformed url>'"),
+    ({"url": "http://127.0.0.1:9/a b"}, "probe Bad: url must not contain spaces or control characters"),
+    ({"url": "https://127.0.0.1:9/x", "ca_path": "/nonexistent/ca.pem"},
+     "probe Bad: ca_path '/nonexistent/ca.pem' cannot be read: No such file or directory"),
+    ({"bearer_token": "tok\nen-123456"}, "probe Bad: bearer_token contains a control character"),
+])
+def test_bad_input_is_one_sentence_and_nothing_is_probed(run_module, endpoint, message):
+    with silent_server() as first:
+        run = run_module(MODULE, {"endpoints": [{"name": "First", "url": f"http://127.0.0.1:{first.port}/"},
+                                                {"name": "Bad", "url": "http://127.0.0.1:9/x", **endpoint}],
+                                  "timeout": 2})
+        time.sleep(0.3)  # a connection, had one been made, is accepted by now
+        assert first.connections == 0  # the good endpoint is not probed when another is refused: nothing half-done
+    assert run.rc != 0
+    assert run.result["msg"] == message
+    assert "Traceback" not in run.stdout and "unreachable" not in run.result["msg"]
+
+
+def test_a_body_and_headers_beyond_ascii_are_sent(run_module, openai):
+    eps = [{"name": "OpenAI", "url": f"{openai.url}/v1/models", "bearer_token": OPENAI_KEY, "method": "POST",
+            "body": "na\u00efve \u2603 \u65e5\u672c", "headers": {"X-Note": "caf\u00e9"}, "expected_status": [200, 404, 405]}]
+    result = probe(run_module, eps)
+    assert result["probes"][0]["error"] is None and result["probes"][0]["status"] in (200, 404, 405), result
+
+
+CTRL_KEY = "ab\x01cdef12"  # a header value with a control character: its escaped forms must not leak either
+
+
+@pytest.mark.parametrize("verbosity", [3])
+def test_no_form_of_any_secret_in_output_on_success_or_failure(run_module, sdp, openai, verbosity):
+    openai.fault(status=401)
+    closed = free_port()
+    good = [{"name": "SDP", "url": f"http://svc:{URL_PASSWORD}@127.0.0.1:{sdp.port}/api/v3/tickets?token={QUERY_TOKEN}",
+             "bearer_token": SDP_KEY, "headers": {"X-Api-Key": HEADER_KEY}},
+            {"name": "OpenAI", "url": f"{openai.url}/v1/models?api_key={QUERY_KEY}", "bearer_token": OPENAI_KEY},
+            {"name": "Gone", "url": f"http://svc:{URL_PASSWORD}@127.0.0.1:{closed}/health?token={QUERY_TOKEN}"}]
+    bad = [*good, {"name": "Ctrl", "url": f"http://127.0.0.1:{closed}/x", "headers": {"X-Api-Key": CTRL_KEY}}]
+    runs = [run_module(MODULE, {"endpoints": good, "timeout": 3}, verbosity=verbosity),
+            run_module(MODULE, {"endpoints": bad, "timeout": 3}, verbosity=verbosity)]
+    assert runs[0].rc == 0 and runs[1].rc != 0
+    assert [p["classification"] for p in runs[0].result["probes"]] == ["ok", "auth_invalid", "unreachable"]
+    assert runs[1].result["msg"] == "probe Ctrl: headers value of 'X-Api-Key' contains a control character"
+    every_form = {form for secret in (*SECRETS, CTRL_KEY) for form in forms(secret) if len(form) >= 4}
+    for run in runs:
+        text = run.stdout + json.dumps(run.results)
+        assert [form for form in every_form if form in text] == []

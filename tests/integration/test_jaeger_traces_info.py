@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import urllib.request
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import forms
 from tests.harness.servers import free_port
+from tests.harness.slow import silent_server, trickle_server
 from tests.harness.standins import StandIn
 
 MODULE = "aiagents.runbooks.jaeger_traces_info"
@@ -104,3 +109,111 @@ def test_unreachable_and_failing_jaeger_are_findings(jaeger, run_module):
     assert failing.rc == 0
     assert failing.result["findings"][0]["id"] == "jaeger_unreachable"
     assert "HTTP 503" in failing.result["findings"][0]["summary"]
+
+
+# --- Issue 14: bounded time, no secret anywhere, no crash on any input -------------------------------------------
+
+@contextmanager
+def canned(body: bytes, status: int = 200):
+    """An HTTP server answering every GET with the same status and JSON body."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def timed(run_module, args):
+    started = time.monotonic()
+    run = run_module(MODULE, args)
+    return time.monotonic() - started, run
+
+
+@pytest.mark.parametrize("server", [trickle_server, silent_server])
+def test_a_trickling_or_silent_jaeger_costs_the_timeout_and_no_more(run_module, server):
+    baseline = timed(run_module, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0]
+    with server() as slow:
+        wall, run = timed(run_module, {"url": f"http://127.0.0.1:{slow.port}", "timeout": 2})
+        assert slow.connections == 1
+    baseline = max(baseline, timed(run_module, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0])
+    assert run.rc == 0, run.stdout
+    assert [f["id"] for f in run.result["findings"]] == ["jaeger_unreachable"]
+    assert run.result["findings"][0]["summary"].endswith(": no complete answer within 2 s")
+    assert wall - baseline <= 2.0 + 1.5, (wall, baseline)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"timeout": 0}, "search traces: timeout must be above 0, got 0.0"),
+    ({"timeout": 301}, "search traces: timeout must be at most 300, got 301.0"),
+    ({"slow_seconds": "-inf"}, "search traces: slow_seconds must be a finite number, got -inf"),
+    ({"slow_seconds": -3}, "search traces: slow_seconds must be above 0, got -3.0"),
+    ({"limit": 0}, "search traces: limit must be at least 1, got 0"),
+    ({"api_span_limits": {"llm.openai.completion": "slow"}},
+     "search traces: api_span_limits.llm.openai.completion must be a number, got 'slow'"),
+    ({"api_span_limits": {"llm.openai.completion": -1}},
+     "search traces: api_span_limits.llm.openai.completion must be above 0, got -1"),
+    ({"lookback": "forever"}, "search traces: lookback must be a duration such as 30m, 1h or 2d, got 'forever'"),
+    ({"min_duration": "10 s"}, "search traces: min_duration must be a duration such as 500ms or 10s, got '10 s'"),
+    ({"url": "http://127.0.0.1:0"}, "search traces: url port must be from 1 to 65535, got '0'"),
+])
+def test_bad_options_are_refused_naming_the_option(run_module, args, message):
+    run = run_module(MODULE, {"url": "http://127.0.0.1:9", **args})
+    assert run.rc != 0 and run.result["msg"] == message
+    assert "Traceback" not in run.stdout
+
+
+@pytest.mark.parametrize(("body", "status", "expected"), [
+    (b"<html>login</html>", 200, "the answer is not JSON"),
+    (b"[]", 200, "the answer is not the JSON Jaeger gives"),
+    (b'{"data": "nope"}', 200, "the answer is not the JSON Jaeger gives"),
+    (b'{"data": [null]}', 200, "the answer is not the JSON Jaeger gives"),
+    (b'{"data": [{"traceID": "1", "spans": [{"operationName": "ticket_update"}]}]}', 200,
+     "the answer is not the JSON Jaeger gives"),
+    (b'{"data": [{"traceID": "1", "spans": [{"operationName": "x", "startTime": 1, "duration": 2, "tags": 7}]}]}',
+     200, "the answer is not the JSON Jaeger gives"),
+    (b'{"errors": [{"msg": 5}]}', 500, "HTTP 500"),
+])
+def test_a_malformed_answer_is_one_clear_message(run_module, body, status, expected):
+    with canned(body, status) as url:
+        run = run_module(MODULE, {"url": url})
+    assert run.rc == 0, run.stdout
+    assert "Traceback" not in run.stdout
+    assert [f["id"] for f in run.result["findings"]] == ["jaeger_unreachable"]
+    assert expected in run.result["findings"][0]["summary"], run.result["findings"][0]["summary"]
+
+
+JAEGER_PASSWORD = "JAEGERPASS-7d2f9a1c4e"
+JAEGER_TOKEN = "JAEGERTOKEN-3a8c6e0b5d"
+
+
+def test_credentials_in_the_url_appear_nowhere(jaeger, run_module):
+    host = jaeger.url.split("://", 1)[1]
+    closed = free_port()
+    runs = [run_module(MODULE, {"url": f"http://ops:{JAEGER_PASSWORD}@{host}/?token={JAEGER_TOKEN}"}, verbosity=3),
+            run_module(MODULE, {"url": f"http://ops:{JAEGER_PASSWORD}@127.0.0.1:{closed}?token={JAEGER_TOKEN}"},
+                       verbosity=3),
+            run_module(MODULE, {"url": f"http://ops:{JAEGER_PASSWORD}@{host}/?token={JAEGER_TOKEN}", "limit": -1},
+                       verbosity=3)]
+    assert [run.rc == 0 for run in runs] == [True, True, False]
+    assert runs[0].result["traces_examined"] == 6  # reached with the credentials
+    down = runs[1].result["findings"][0]
+    assert down["id"] == "jaeger_unreachable" and down["evidence"]["jaeger"] == f"http://127.0.0.1:{closed}?token=***"
+    every_form = {form for secret in (JAEGER_PASSWORD, JAEGER_TOKEN) for form in forms(secret)}
+    for run in runs:
+        text = run.stdout + json.dumps(run.results)
+        assert [form for form in every_form if form in text] == []
