@@ -16,7 +16,7 @@ options:
     type: str
     default: ''
   login_port:
-    description: Port of the database server.
+    description: Port of the database server, 1 to 65535.
     type: int
     default: 5432
   login_unix_socket:
@@ -54,11 +54,21 @@ options:
     description: Client certificate's private key file (libpq's C(sslkey)).
     type: path
   connect_timeout:
-    description: Seconds to wait for the connection (libpq's C(connect_timeout); values below 2 act as 2).
+    description:
+      - Seconds connecting may take in all, 1 to 300 - every host of a host list, TLS and authentication
+        included. The module enforces it itself - libpq's own C(connect_timeout) restarts for each host and
+        address, is at least 2 s, and waits forever at 0 or below.
+      - Name resolution is the system resolver's, and comes before it.
+      - A C(connect_timeout) in O(connect_params) takes precedence, held to the same range.
     type: int
     default: 5
   connect_params:
-    description: Further libpq connection parameters; they take precedence over the options above.
+    description:
+      - Further libpq connection parameters, as strings or numbers; they take precedence over the options above.
+        A C(dsn) among them (a URI or a key=value string) is read as its parameters.
+      - psycopg2's own arguments (C(connection_factory), C(cursor_factory), C(async)) are refused.
+      - Credentials among them (C(password), C(sslpassword), a URI's user info, a C(password=) in a connection
+        string) are masked in every result and message, the invocation shown at C(-vvv) included.
     type: dict
     default: {}
 requirements:

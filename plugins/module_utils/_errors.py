@@ -8,6 +8,8 @@ what was being done, to what, and why it failed, in one line.
 
 from __future__ import annotations
 
+import math
+
 
 class RunbookError(Exception):
     """A failure the operator can act on; never carries a secret."""
@@ -32,12 +34,17 @@ def out_of_range(name: str, value: object, minimum: float | None = None, maximum
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return f"{name} must be a number, got {value!r}"
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         return f"{name} must be a finite number, got {value!r}"
     if above is not None and number <= above:
-        return f"{name} must be above {above:g}, got {value!r}"
+        return f"{name} must be above {_bound(above)}, got {value!r}"
     if minimum is not None and number < minimum:
-        return f"{name} must be at least {minimum:g}, got {value!r}"
+        return f"{name} must be at least {_bound(minimum)}, got {value!r}"
     if maximum is not None and number > maximum:
-        return f"{name} must be at most {maximum:g}, got {value!r}"
+        return f"{name} must be at most {_bound(maximum)}, got {value!r}"
     return None
+
+
+def _bound(number: float) -> str:
+    """A bound as written in the docs: whole numbers in full (2147483647, not 2.14748e+09)."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"

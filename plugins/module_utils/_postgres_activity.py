@@ -9,9 +9,14 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError, out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding, sort_findings
-from ansible_collections.aiagents.runbooks.plugins.module_utils._postgres import iso
+from ansible_collections.aiagents.runbooks.plugins.module_utils._postgres import (
+    STATEMENT_TIMEOUT_MAX,
+    iso,
+    option_error,
+    seconds_error,
+)
 
 RUNBOOK = "database_connection_issues"
 IDLE_IN_TRANSACTION = ("idle in transaction", "idle in transaction (aborted)")
@@ -52,6 +57,32 @@ DEFAULT_THRESHOLDS = {
     "idle_in_transaction_seconds": 300.0,
     "lock_wait_seconds": 30.0,
 }
+# What each threshold may be: a count of idle connections from 1, a share of the slots, seconds from 0.
+THRESHOLD_LIMITS = {
+    "long_query_seconds": {"minimum": 0},
+    "saturation_ratio": {"minimum": 0, "maximum": 1},
+    "idle_leak_count": {"minimum": 1},
+    "idle_in_transaction_seconds": {"minimum": 0},
+    "lock_wait_seconds": {"minimum": 0},
+}
+QUERY_CHARS_MAX = 1048576  # PostgreSQL keeps at most track_activity_query_size (<= 1 MB) of a query
+
+
+def threshold_error(thresholds: dict[str, Any]) -> str | None:
+    """The first threshold out of its range (NaN and infinities included), or None."""
+    for name, limits in THRESHOLD_LIMITS.items():
+        problem = out_of_range(f"thresholds.{name}", thresholds.get(name), **limits)
+        if problem:
+            return problem
+    return None
+
+
+def input_error(params: dict[str, Any], thresholds: dict[str, Any]) -> str | None:
+    """postgresql_activity_info's options out of range, before any connection."""
+    return (option_error(params)
+            or seconds_error("statement_timeout", params["statement_timeout"], STATEMENT_TIMEOUT_MAX)
+            or out_of_range("query_chars", params["query_chars"], minimum=0, maximum=QUERY_CHARS_MAX)
+            or threshold_error(thresholds))
 
 
 def unreachable_findings(failure, params: dict) -> list[dict]:

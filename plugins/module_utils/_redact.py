@@ -18,6 +18,7 @@ so short values are masked only where they stand as a whole token.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -73,8 +74,10 @@ def url_secrets(url: Any) -> set[str]:
     if not isinstance(url, str) or not url:
         return set()
     found: set[str] = set()
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
+    _scheme, sep, rest = url.partition("://")
+    if not sep:
+        rest = url  # "user:pass@host" without a scheme is still userinfo
+    if "@" in rest:
         # Everything up to the last "@" is userinfo, whatever a parser makes of an unencoded "/" or "#" in it.
         userinfo = rest.rsplit("@", 1)[0]
         user, colon, password = userinfo.partition(":")
@@ -140,6 +143,11 @@ def redact_url(url: Any) -> str:
     return shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
 
 
+def printable(text: str) -> str:
+    """The text with each control or other unprintable character escaped as repr would (a newline as \\n)."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def mask_text(text: str, secrets: Iterable[str]) -> str:
     """The text with every secret masked: long ones anywhere, short ones only as whole tokens."""
     for secret in sorted(set(secrets), key=len, reverse=True):
@@ -176,7 +184,7 @@ def spec_secrets(params: Any, spec: Mapping[str, Any]) -> set[str]:
         for value in (params.get(alias) for alias in names if alias in params):
             if option.get("no_log"):
                 found |= forms(value) if not isinstance(value, (Mapping, list)) else forms(json.dumps(value))
-            if isinstance(value, str) and "://" in value:
+            if isinstance(value, str) and ("://" in value or "@" in value):
                 found |= url_secrets(value)
             if option.get("type") == "dict" or isinstance(value, Mapping):
                 found |= mapping_secrets(value)
@@ -191,16 +199,19 @@ def shape_problem(params: Any, spec: Mapping[str, Any], prefix: str = "") -> str
     """Why an option with suboptions cannot be validated, or None.
 
     ansible-core raises a TypeError, a traceback, when such an option holds a
-    number, a boolean or a list where a dictionary belongs; say it in a sentence.
+    number, a boolean or a list where a dictionary belongs, and an OverflowError
+    for an int option given an infinite number; say it in a sentence.
     Text is left to Ansible, which parses "k=v" or JSON and says when it cannot.
     """
     if not isinstance(params, Mapping):
         return None
     for name, option in spec.items():
         value = params.get(name)
+        label = f"{prefix}{name}"
+        if option.get("type") == "int" and isinstance(value, float) and not math.isfinite(value):
+            return f"option {label} must be a whole number, got {value!r}"  # int(inf) is an OverflowError
         if value is None or isinstance(value, str) or not option.get("options"):
             continue
-        label = f"{prefix}{name}"
         items = [(label, value)]
         if option.get("type") == "list":
             if not isinstance(value, list):
@@ -256,6 +267,9 @@ class RunbookModule(AnsibleModule):
                 (self.no_log_values if len(form) >= MIN_MASKED_LENGTH else self.short_secrets).add(form)
 
     def _return_formatted(self, kwargs: dict[str, Any]) -> None:
+        if isinstance(kwargs.get("msg"), str):
+            # One line, whatever the input echoed in it holds: control characters are shown escaped.
+            kwargs["msg"] = printable(kwargs["msg"])
         # Ansible masks no_log values inside any word: a short one would star unrelated letters.
         short = {value for value in self.no_log_values if len(str(value)) < MIN_MASKED_LENGTH}
         self.no_log_values -= short

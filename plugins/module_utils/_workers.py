@@ -4,16 +4,26 @@
 
 Providers (Docker, Kubernetes) describe each worker container/pod as
 {name, state, running, restart_count, exit_code, oom_killed, started_at,
-memory_limit_bytes, logs: [lines]}; everything below reads only that.
+memory_limit_bytes, logs: [lines]}; the judgement reads only that. The Docker
+provider's reading (``read_docker_service``) is at the end.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections import Counter
 from typing import Any
 
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError, out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import (
+    MASK,
+    is_secret_name,
+    redact_url,
+    url_secrets,
+)
 
 OOM = re.compile(r"MemoryError|OOMKilled|out of memory|Killed process|signal 9 \(SIGKILL\)", re.I)
 SEGFAULT = re.compile(r"Segmentation fault|SIGSEGV|signal 11", re.I)
@@ -143,3 +153,93 @@ def worker_findings(workers: list[dict[str, Any]], crash_loop_restarts: int = 5)
                              {"poison_tickets": poison, "tickets": dict(tickets), "workers": names},
                              f"Quarantine ticket {poison[0]} off the queue (never delete it), then restart the workers."))
     return found
+
+
+# --- Docker provider (docker_service_info) ------------------------------------------------------------
+
+DOCKER_TIMEOUT_MAX = 600
+LOG_LINES_MAX = 100000
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def docker_input_error(params: dict[str, Any]) -> str | None:
+    """docker_service_info's options out of range, before the daemon is asked anything."""
+    return (out_of_range("timeout", params["timeout"], above=0, maximum=DOCKER_TIMEOUT_MAX)
+            or out_of_range("log_lines", params["log_lines"], minimum=0, maximum=LOG_LINES_MAX)
+            or out_of_range("log_since", params["log_since"], minimum=0)
+            or out_of_range("crash_loop_restarts", params["crash_loop_restarts"], minimum=0))
+
+
+def mask_urls(text: str) -> str:
+    """The text with every URL that carries a credential (user info, a secret-named query value) redacted."""
+    return _URL.sub(lambda match: redact_url(match.group(0)) if url_secrets(match.group(0)) else match.group(0), text)
+
+
+def shown_env(env: dict[str, str], keys: list[str]) -> dict[str, str]:
+    """The variables asked for; a secret-named one masked, a URL's credentials redacted."""
+    return {key: MASK if is_secret_name(key) else mask_urls(env[key]) for key in keys if key in env}
+
+
+def describe_container(container, log_lines: int, env_keys: list[str], log_since: int = 0) -> dict:
+    attrs = container.attrs
+    state = attrs.get("State") or {}
+    env = dict(item.split("=", 1) for item in (attrs.get("Config") or {}).get("Env") or [] if "=" in item)
+    lines = []
+    if log_lines:
+        since = {"since": log_since} if log_since else {}
+        text = container.logs(tail=log_lines, timestamps=False, **since).decode("utf-8", errors="replace")
+        lines = [mask_urls(line) for line in text.splitlines()]
+    return {
+        "name": container.name,
+        "id": container.short_id,
+        "state": state.get("Status"),
+        "running": state.get("Status") == "running",
+        "health": (state.get("Health") or {}).get("Status"),
+        "restart_count": attrs.get("RestartCount", 0),
+        "exit_code": state.get("ExitCode"),
+        "oom_killed": bool(state.get("OOMKilled")),
+        "started_at": state.get("StartedAt"),
+        "finished_at": state.get("FinishedAt"),
+        "memory_limit_bytes": (attrs.get("HostConfig") or {}).get("Memory") or None,
+        "env": shown_env(env, env_keys),
+        "signals": analyse_logs(lines),
+        "log_tail": [line[:300] for line in lines[-20:]],
+    }
+
+
+def read_docker_service(docker, params: dict[str, Any], target: str) -> list[dict]:
+    """Every container of the service, described - all of it within ``timeout`` seconds.
+
+    The SDK's timeout bounds each read only (a daemon that trickles its answer never trips it),
+    so the reading runs in a thread the module stops waiting for at the deadline.
+    """
+    timeout = params["timeout"]
+    daemon = params["docker_host"] or os.environ.get("DOCKER_HOST") or "the local socket"
+    per_read = timeout + 1  # frees the thread's socket; the deadline below answers first
+    box: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            client = (docker.DockerClient(base_url=params["docker_host"], timeout=per_read) if params["docker_host"]
+                      else docker.from_env(timeout=per_read))
+            labels = [f"com.docker.compose.project={params['project']}",
+                      f"com.docker.compose.service={params['service']}"]
+            containers = sorted(client.containers.list(all=True, filters={"label": labels}), key=lambda c: c.name)
+            box["records"] = [describe_container(container, params["log_lines"], params["env_keys"],
+                                                 params["log_since"]) for container in containers]
+            client.close()
+        except Exception as exc:  # reported by the caller, in one line
+            box["error"] = exc
+
+    thread = threading.Thread(target=read, name="docker_service_info", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():  # left behind: a daemon thread ends with the module
+        shown = redact_url(daemon) if url_secrets(daemon) else daemon
+        raise RunbookError("describe", target, f"the Docker daemon at {shown} did not answer within timeout "
+                                               f"({timeout:g} s)")
+    if "error" in box:
+        exc = box["error"]
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise RunbookError("describe", target, f"{type(exc).__name__}: {mask_urls(text)}")
+    return box["records"]

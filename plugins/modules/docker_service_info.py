@@ -32,7 +32,7 @@ options:
     type: str
     required: true
   log_lines:
-    description: How many of each container's latest log lines to read (0 reads none).
+    description: How many of each container's latest log lines to read (0 reads none; at most 100000).
     type: int
     default: 500
   log_since:
@@ -42,7 +42,10 @@ options:
     type: int
     default: 0
   env_keys:
-    description: Environment variables to report (values of other variables, which may be secrets, are never read out).
+    description:
+      - Environment variables to report (values of other variables, which may be secrets, are never read out).
+      - A secret-named one (C(*PASSWORD*), C(*TOKEN*), C(*KEY*), ...) is reported masked, and the credentials of a
+        URL in a value or a log line are redacted.
     type: list
     elements: str
     default: []
@@ -51,12 +54,19 @@ options:
     type: bool
     default: false
   crash_loop_restarts:
-    description: Restarts above which a worker is crash-looping.
+    description: Restarts above which a worker is crash-looping (0 or more).
     type: int
     default: 5
   docker_host:
     description: Docker daemon address; the environment's C(DOCKER_HOST) or the local socket by default.
     type: str
+  timeout:
+    description:
+      - Seconds the whole run may take, above 0 and at most 600 - connecting to the daemon, listing, inspecting
+        and reading every container's logs. A daemon that does not answer in time, or answers too slowly, ends
+        the run with a message.
+    type: float
+    default: 30
 extends_documentation_fragment:
   - aiagents.runbooks.attributes.info
 requirements:
@@ -97,9 +107,10 @@ findings:
             "evidence": {}, "resolution": "Raise the worker memory limit..."}]
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _workers
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
 try:
     import docker
@@ -107,34 +118,8 @@ except ImportError:
     docker = None
 
 
-def describe(container, log_lines: int, env_keys: list[str], log_since: int = 0) -> dict:
-    attrs = container.attrs
-    state = attrs.get("State") or {}
-    env = dict(item.split("=", 1) for item in (attrs.get("Config") or {}).get("Env") or [] if "=" in item)
-    lines = []
-    if log_lines:
-        since = {"since": log_since} if log_since else {}
-        lines = container.logs(tail=log_lines, timestamps=False, **since).decode("utf-8", errors="replace").splitlines()
-    return {
-        "name": container.name,
-        "id": container.short_id,
-        "state": state.get("Status"),
-        "running": state.get("Status") == "running",
-        "health": (state.get("Health") or {}).get("Status"),
-        "restart_count": attrs.get("RestartCount", 0),
-        "exit_code": state.get("ExitCode"),
-        "oom_killed": bool(state.get("OOMKilled")),
-        "started_at": state.get("StartedAt"),
-        "finished_at": state.get("FinishedAt"),
-        "memory_limit_bytes": (attrs.get("HostConfig") or {}).get("Memory") or None,
-        "env": {key: env[key] for key in env_keys if key in env},
-        "signals": _workers.analyse_logs(lines),
-        "log_tail": [line[:300] for line in lines[-20:]],
-    }
-
-
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             "project": {"type": "str", "required": True},
             "service": {"type": "str", "required": True},
@@ -144,6 +129,7 @@ def main() -> None:
             "findings": {"type": "bool", "default": False},
             "crash_loop_restarts": {"type": "int", "default": 5},
             "docker_host": {"type": "str"},
+            "timeout": {"type": "float", "default": 30},
         },
         supports_check_mode=True,
     )
@@ -151,14 +137,13 @@ def main() -> None:
         module.fail_json(msg="import docker: the docker Python SDK is not installed; run scripts/bootstrap.sh")
     params = module.params
     target = f"service {params['service']!r} of compose project {params['project']!r}"
+    problem = _workers.docker_input_error(params)
+    if problem:
+        module.fail_json(msg=f"describe {target}: {problem}")
     try:
-        client = docker.DockerClient(base_url=params["docker_host"]) if params["docker_host"] else docker.from_env()
-        labels = [f"com.docker.compose.project={params['project']}", f"com.docker.compose.service={params['service']}"]
-        containers = sorted(client.containers.list(all=True, filters={"label": labels}), key=lambda c: c.name)
-        records = [describe(container, params["log_lines"], params["env_keys"], params["log_since"])
-                   for container in containers]
-    except Exception as exc:
-        module.fail_json(msg=f"describe {target}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        records = _workers.read_docker_service(docker, params, target)
+    except RunbookError as exc:
+        module.fail_json(msg=str(exc))
     findings = _workers.worker_findings(records, params["crash_loop_restarts"]) if params["findings"] else []
     module.exit_json(changed=False, containers=records, running=sum(1 for r in records if r["running"]),
                      findings=sort_findings(findings))

@@ -34,31 +34,34 @@ options:
     default: {}
     suboptions:
       long_query_seconds:
-        description: Queries active longer than this are C(db_long_running_query).
+        description: Queries active longer than this are C(db_long_running_query) (0 or more, finite).
         type: float
         default: 300
       saturation_ratio:
-        description: Share (0-1) of the usable connections in use from which C(db_connections_saturated) fires.
+        description: Share (0 to 1) of the usable connections in use from which C(db_connections_saturated) fires.
         type: float
         default: 0.9
       idle_leak_count:
-        description: Idle connections of one user from which C(db_idle_connection_leak) fires.
+        description: Idle connections of one user from which C(db_idle_connection_leak) fires (1 or more).
         type: int
         default: 20
       idle_in_transaction_seconds:
-        description: A transaction idle longer than this is C(db_idle_in_transaction).
+        description: A transaction idle longer than this is C(db_idle_in_transaction) (0 or more, finite).
         type: float
         default: 300
       lock_wait_seconds:
-        description: A lock chain whose longest waiter waited this long is C(db_blocking_locks).
+        description: A lock chain whose longest waiter waited this long is C(db_blocking_locks) (0 or more, finite).
         type: float
         default: 30
   query_chars:
-    description: Query texts are cut to this many characters.
+    description: Query texts are cut to this many characters (0 to 1048576).
     type: int
     default: 300
   statement_timeout:
-    description: Seconds the activity query may run.
+    description:
+      - Seconds the activity query may run, 1 to 3600. The server cancels it then; a server that does not
+        answer at all is given up one second later and reported as C(db_unreachable).
+      - The whole run ends within O(connect_timeout) + O(statement_timeout) + 1 seconds.
     type: int
     default: 10
 extends_documentation_fragment:
@@ -184,16 +187,16 @@ findings:
       sample: database_connection_issues
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _postgres, _postgres_activity
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
 THRESHOLD_SPEC = {name: {"type": "int" if isinstance(value, int) else "float", "default": value}
                   for name, value in _postgres_activity.DEFAULT_THRESHOLDS.items()}
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             **_postgres.postgres_argument_spec(),
             "thresholds": {"type": "dict", "default": {}, "options": THRESHOLD_SPEC},
@@ -201,20 +204,25 @@ def main() -> None:
             "statement_timeout": {"type": "int", "default": 10},
         },
         supports_check_mode=True,
+        secrets=_postgres.connection_secrets,
     )
     _postgres.require_psycopg2(module)
     params = module.params
     thresholds = {**_postgres_activity.DEFAULT_THRESHOLDS,
                   **{key: value for key, value in (params["thresholds"] or {}).items() if value is not None}}
-    options = f"-c default_transaction_read_only=on -c statement_timeout={max(params['statement_timeout'], 1) * 1000}"
+    problem = _postgres_activity.input_error(params, thresholds)
+    if problem:
+        module.fail_json(msg=f"read activity of {_postgres.describe(params)}: {problem}")
+    budget = _postgres.Budget(params, params["statement_timeout"])
+    options = f"-c default_transaction_read_only=on -c statement_timeout={params['statement_timeout'] * 1000}"
     client = None
     try:
-        client = _postgres.connect(params, options=options)
+        client = _postgres.connect(params, options=options, budget=budget)
         data = _postgres_activity.read_activity(client, params["query_chars"])
-    except _postgres.ConnectFailure as exc:
+    except (_postgres.ConnectFailure, _postgres.QueryTimeout) as exc:  # a server down or hung: a finding
         module.exit_json(changed=False, reachable=False, server_version=None, server_version_num=None,
                          connections=None, idle_in_transaction=[], long_running=[], blocking=[], integrity=None,
-                         round_trips=0,
+                         round_trips=client.round_trips if client else 0,
                          findings=_postgres_activity.unreachable_findings(exc, params))
     except RunbookError as exc:
         module.fail_json(msg=str(exc))

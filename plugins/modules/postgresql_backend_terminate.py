@@ -24,7 +24,7 @@ author:
   - AI Agents Platform SRE team (@aiagents-sre)
 options:
   pid:
-    description: Process id of the backend to terminate.
+    description: Process id of the backend to terminate (1 to 2147483647).
     type: int
     required: true
   query_start:
@@ -34,9 +34,16 @@ options:
     type: str
     required: true
   wait_seconds:
-    description: Seconds to wait for the backend to exit after the signal.
+    description: Seconds to wait for the backend to exit after the signal (0 to 600).
     type: float
     default: 5
+  statement_timeout:
+    description:
+      - Seconds the module's statements may take, 1 to 3600, besides O(wait_seconds). The server cancels a
+        statement then; a server that does not answer at all is given up one second later.
+      - The whole run ends within O(connect_timeout) + O(statement_timeout) + O(wait_seconds) + 1 seconds.
+    type: int
+    default: 10
 extends_documentation_fragment:
   - aiagents.runbooks.postgres
   - aiagents.runbooks.attributes.action
@@ -71,28 +78,42 @@ backend:
            "query_start": "2026-11-27T18:00:00.123456+00:00", "query": "SELECT ..."}
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _postgres, _postgres_activity
-from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError, out_of_range
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
+
+PID_MAX = 2147483647  # a PostgreSQL pid is an int4
+WAIT_SECONDS_MAX = 600
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             **_postgres.postgres_argument_spec(),
             "pid": {"type": "int", "required": True},
             "query_start": {"type": "str", "required": True},
             "wait_seconds": {"type": "float", "default": 5},
+            "statement_timeout": {"type": "int", "default": 10},
         },
         supports_check_mode=True,
+        secrets=_postgres.connection_secrets,
     )
     _postgres.require_psycopg2(module)
     params = module.params
     if params["pid"] <= 0:
         module.fail_json(msg=f"terminate backend {params['pid']}: pid must be a positive process id")
+    problem = (out_of_range("pid", params["pid"], maximum=PID_MAX)
+               or out_of_range("wait_seconds", params["wait_seconds"], minimum=0, maximum=WAIT_SECONDS_MAX)
+               or _postgres.seconds_error("statement_timeout", params["statement_timeout"],
+                                          _postgres.STATEMENT_TIMEOUT_MAX)
+               or _postgres.option_error(params))
+    if problem:
+        module.fail_json(msg=f"terminate backend {params['pid']}: {problem}")
+    query_seconds = params["statement_timeout"] + params["wait_seconds"]
+    budget = _postgres.Budget(params, query_seconds, "statement_timeout and wait_seconds")
     client = None
     try:
-        client = _postgres.connect(params)
+        client = _postgres.connect(params, options=f"-c statement_timeout={int(query_seconds * 1000)}", budget=budget)
         result = _postgres_activity.terminate(client, params["pid"], params["query_start"], module.check_mode,
                                               params["wait_seconds"])
     except RunbookError as exc:

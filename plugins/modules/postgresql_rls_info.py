@@ -78,7 +78,11 @@ options:
     type: bool
     default: false
   statement_timeout:
-    description: Seconds any statement of the audit may run.
+    description:
+      - Seconds the audit's statements may take in all, 1 to 3600; the server also cancels any one statement
+        at this limit, and a server that does not answer at all is given up one second later.
+      - The whole run ends within O(connect_timeout) + O(statement_timeout) + 1 seconds, with
+        O(app_password)'s second connection included.
     type: int
     default: 30
   details:
@@ -206,13 +210,13 @@ findings:
       sample: database_connection_issues
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _postgres, _postgres_rls
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={
             **_postgres.postgres_argument_spec(),
             "app_role": {"type": "str", "required": True},
@@ -230,17 +234,24 @@ def main() -> None:
             "details": {"type": "str", "choices": ["problems", "all"], "default": "problems"},
         },
         supports_check_mode=True,
+        secrets=_postgres.connection_secrets,
     )
     _postgres.require_psycopg2(module)
     params = module.params
+    problem = (_postgres.option_error(params)
+               or _postgres.seconds_error("statement_timeout", params["statement_timeout"],
+                                          _postgres.STATEMENT_TIMEOUT_MAX))
+    if problem:
+        module.fail_json(msg=f"audit RLS of {_postgres.describe(params)}: {problem}")
+    budget = _postgres.Budget(params, params["statement_timeout"])
     # Read-only by default for every transaction of the session; only the write probe asks for READ WRITE.
-    options = f"-c default_transaction_read_only=on -c statement_timeout={max(params['statement_timeout'], 1) * 1000}"
+    options = f"-c default_transaction_read_only=on -c statement_timeout={params['statement_timeout'] * 1000}"
     client = app_client = None
     try:
-        client = _postgres.connect(params, options=options)
+        client = _postgres.connect(params, options=options, budget=budget)
         if params["app_password"]:
             app_client = _postgres.connect(params, user=params["app_role"], password=params["app_password"],
-                                           options=options)
+                                           options=options, budget=budget)
         result = _postgres_rls.audit(client, params, app_client)
     except RunbookError as exc:
         module.fail_json(msg=str(exc))

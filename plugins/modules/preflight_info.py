@@ -23,7 +23,8 @@ options:
   require:
     description:
       - Libraries that must be importable, by the names in RV(libraries).
-      - Libraries not listed are still reported, but their absence is not a finding.
+      - Libraries not listed are still reported, but their absence is not a finding; a name listed twice is one
+        finding.
     type: list
     elements: str
     default: []
@@ -82,8 +83,8 @@ python:
 import importlib
 import sys
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
 # Library name -> (import name, pip requirement that provides it).
 LIBRARIES = {
@@ -98,13 +99,15 @@ LIBRARIES = {
 def probe(import_name: str) -> dict:
     try:
         module = importlib.import_module(import_name)
-    except Exception as exc:  # any import failure means "unusable", whatever its cause
+    # Any import failure means "unusable", whatever its cause - even a broken install's sys.exit() at import,
+    # which would otherwise end this module without an answer.
+    except (Exception, SystemExit) as exc:  # pylint: disable=broad-except
         return {"available": False, "module": import_name, "error": f"{type(exc).__name__}: {exc}"}
     return {"available": True, "module": import_name, "version": str(getattr(module, "__version__", "unknown"))}
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = RunbookModule(
         argument_spec={"require": {"type": "list", "elements": "str", "default": [], "choices": sorted(LIBRARIES)}},
         supports_check_mode=True,
     )
@@ -117,7 +120,7 @@ def main() -> None:
             evidence={"library": name, "error": libraries[name]["error"]},
             resolution=f"Run scripts/bootstrap.sh, or pip install '{LIBRARIES[name][1]}' into that interpreter.",
         )
-        for name in module.params["require"]
+        for name in dict.fromkeys(module.params["require"])
         if not libraries[name]["available"]
     ]
     module.exit_json(changed=False, libraries=libraries, findings=findings, python=sys.executable)

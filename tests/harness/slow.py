@@ -2,6 +2,8 @@
 
 - ``silent_server``: accepts connections and never says a word (a hung peer,
   or a TLS port that never answers the handshake).
+- ``hung_postgres``: lets anyone log in to "PostgreSQL", then never answers
+  a query, or answers it one byte at a time.
 - ``trickle_server``: answers every connection with a payload, one byte every
   ``interval`` seconds, so each read succeeds just before a per-read timeout
   would fire; only a deadline on the whole operation stops it.
@@ -9,17 +11,24 @@
 
 from __future__ import annotations
 
+import re
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+MARGIN = 4.0  # a module's own start (Python, AnsiballZ, imports) on a loaded machine
+HANG = 30.0  # Ansible's start and report besides: only so that a hang fails the test instead of blocking it
+
 HTTP_OK_JSON = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n"
                 + b'{"status": "success", "data": {"resultType": "vector", "result": []}}'[:64])
 
 
-class _Server:
+class TcpServer:
+    """Runs ``handler(client, stop)`` in a thread for each connection; counts connections."""
+
     def __init__(self, handler) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -62,7 +71,7 @@ class _Server:
 
 
 @contextmanager
-def silent_server() -> Iterator[_Server]:
+def silent_server() -> Iterator[TcpServer]:
     """A TCP server on 127.0.0.1 that accepts and then never sends anything."""
 
     def hold(client: socket.socket, stop: threading.Event) -> None:
@@ -74,7 +83,7 @@ def silent_server() -> Iterator[_Server]:
             except socket.timeout:
                 continue
 
-    server = _Server(hold)
+    server = TcpServer(hold)
     try:
         yield server
     finally:
@@ -83,7 +92,7 @@ def silent_server() -> Iterator[_Server]:
 
 @contextmanager
 def trickle_server(payload: bytes = HTTP_OK_JSON, interval: float = 0.5,
-                   read_request: bool = True) -> Iterator[_Server]:
+                   read_request: bool = True) -> Iterator[TcpServer]:
     """A TCP server that sends ``payload`` one byte per ``interval`` seconds to each client.
 
     With ``read_request`` it first reads what the client sends (up to a blank
@@ -106,7 +115,84 @@ def trickle_server(payload: bytes = HTTP_OK_JSON, interval: float = 0.5,
             time.sleep(interval)
         stop.wait()
 
-    server = _Server(trickle)
+    server = TcpServer(trickle)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def within(limit: float, run_module, *args, **kwargs):
+    """Run a module, failing if it has not finished after ``limit`` + HANG seconds."""
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(run=run_module(*args, **kwargs)), daemon=True)
+    thread.start()
+    thread.join(limit + HANG)
+    assert not thread.is_alive(), f"the module still runs after {limit + HANG} s"
+    return box["run"]
+
+
+def task_seconds(run, module: str) -> float:
+    """How long the module's task took, as profile_tasks reports it (Ansible's own start left out)."""
+    match = re.search(rf"^{re.escape(module)} -+ ([0-9.]+)s\s*$", run.stdout, re.MULTILINE)
+    assert match, run.stdout
+    return float(match.group(1))
+
+
+def _message(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack("!I", len(body) + 4) + body
+
+
+STARTUP_REPLY = (_message(b"R", struct.pack("!I", 0))  # AuthenticationOk
+                 + b"".join(_message(b"S", name + b"\0" + value + b"\0") for name, value in (
+                     (b"server_version", b"16.0"), (b"server_encoding", b"UTF8"), (b"client_encoding", b"UTF8"),
+                     (b"DateStyle", b"ISO, MDY"), (b"integer_datetimes", b"on"),
+                     (b"standard_conforming_strings", b"on"), (b"TimeZone", b"UTC")))
+                 + _message(b"K", struct.pack("!II", 4242, 1)) + _message(b"Z", b"I"))  # ReadyForQuery
+# A one-column row of 10 kB: sent one byte at a time, it never ends within a test.
+TRICKLED_ANSWER = (_message(b"T", struct.pack("!H", 1) + b"x\0" + struct.pack("!IHIhih", 0, 0, 25, -1, -1, 0))
+                   + _message(b"D", struct.pack("!Hi", 1, 10000) + b"x" * 10000))
+
+
+@contextmanager
+def hung_postgres(after_login: str = "silent", interval: float = 0.3):
+    """A PostgreSQL that lets anyone log in, then never answers a query (``silent``) or answers one byte at a
+    time (``trickle``), so that each read succeeds before a per-read timeout would fire."""
+
+    def serve(client, stop):
+        client.settimeout(0.2)
+
+        def read(size: int) -> bytes:
+            data = b""
+            while len(data) < size:
+                if stop.is_set():
+                    raise OSError("stopped")
+                try:
+                    chunk = client.recv(size - len(data))
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    raise OSError("client gone")
+                data += chunk
+            return data
+
+        while True:  # refuse TLS and GSSAPI encryption; then the startup packet
+            length, code = struct.unpack("!II", read(8))
+            read(length - 8)
+            if code not in (80877103, 80877104):
+                break
+            client.sendall(b"N")
+        client.sendall(STARTUP_REPLY)
+        read(5)  # the query's header: the client now waits for the answer
+        if after_login == "trickle":
+            for index in range(len(TRICKLED_ANSWER)):
+                if stop.is_set():
+                    return
+                client.sendall(TRICKLED_ANSWER[index:index + 1])
+                time.sleep(interval)
+        stop.wait()
+
+    server = TcpServer(serve)
     try:
         yield server
     finally:

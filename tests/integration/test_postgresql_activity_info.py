@@ -12,6 +12,7 @@ import psycopg2.sql
 import pytest
 
 from tests.harness.servers import PostgresServer, throwaway
+from tests.harness.slow import MARGIN, hung_postgres, silent_server, task_seconds, within
 
 MODULE = "aiagents.runbooks.postgresql_activity_info"
 ROLE_PASSWORD = "worker-role-pw-93d1"
@@ -379,3 +380,81 @@ def test_the_module_changes_nothing(quiet_postgres, run_module):
         waiter.close()
         sleeper.close()
         holder.close()
+
+
+# --- Hardening: every timeout bounds the whole run, no secret anywhere, a sentence for every bad input ---
+
+
+def test_connect_timeout_bounds_the_whole_connect_even_across_a_host_list(run_module):
+    """libpq restarts connect_timeout for every host: four silent hosts took 4 x 2 s, and a negative one forever."""
+    with silent_server() as server:
+        params = {"login_host": ",".join(["127.0.0.1"] * 4), "login_port": server.port, "login_password": "x-pw-x",
+                  "connect_timeout": 2}
+        run = within(2 + MARGIN, run_module, MODULE, params)
+        assert run.rc == 0, run.stdout
+        assert run.result["reachable"] is False and ids(run.result) == ["db_unreachable"]
+        assert "timed out: no answer within connect_timeout (2 s)" in run.result["findings"][0]["summary"]
+        assert server.connections == 1  # gave up during the first host: the deadline is for all of them
+        assert task_seconds(run, MODULE) < 2 + MARGIN
+
+
+@pytest.mark.parametrize("after_login", ["silent", "trickle"])
+def test_a_server_that_stops_answering_after_login_is_bounded_by_statement_timeout(run_module, after_login):
+    with hung_postgres(after_login) as server:
+        params = {"login_host": "127.0.0.1", "login_port": server.port, "login_password": "x-pw-x",
+                  "connect_timeout": 2, "statement_timeout": 2}
+        run = within(2 + 2 + 1 + MARGIN, run_module, MODULE, params)
+        assert run.rc == 0, run.stdout
+        assert run.result["reachable"] is False and ids(run.result) == ["db_unreachable"]
+        assert "no answer to the activity statement within statement_timeout (2 s)" in \
+            run.result["findings"][0]["summary"]
+        assert task_seconds(run, MODULE) < 2 + 2 + 1 + MARGIN
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"connect_timeout": -1}, "connect_timeout must be above 0, got -1"),
+    ({"connect_timeout": 0}, "connect_timeout must be above 0, got 0"),
+    ({"login_port": 70000}, "login_port must be at most 65535, got 70000"),
+    ({"statement_timeout": 10 ** 12}, "statement_timeout must be at most 3600"),
+    ({"query_chars": -1}, "query_chars must be at least 0, got -1"),
+    ({"thresholds": {"idle_leak_count": 0}}, "thresholds.idle_leak_count must be at least 1, got 0"),
+    ({"thresholds": {"long_query_seconds": "inf"}}, "thresholds.long_query_seconds must be a finite number"),
+    ({"thresholds": {"saturation_ratio": -1}}, "thresholds.saturation_ratio must be at least 0"),
+])
+def test_out_of_range_input_is_refused_before_connecting(run_module, args, message):
+    with silent_server() as server:
+        run = within(0, run_module, MODULE, {"login_host": "127.0.0.1", "login_port": server.port, **args})
+        assert run.rc != 0, run.stdout
+        msg = run.result["msg"]
+        assert msg.startswith("read activity of postgresql://postgres@127.0.0.1:") and message in msg, msg
+        assert "\n" not in msg.strip() and "Traceback" not in msg
+        assert server.connections == 0  # refused before anything was tried
+
+
+def test_a_bad_statement_timeout_is_invalid_never_timed_out(postgres_cluster, run_module):
+    params = {"login_host": "127.0.0.1", "login_port": postgres_cluster.port, "login_password": postgres_cluster.password}
+    run = run_module(MODULE, {**params, "statement_timeout": "abc"})
+    assert run.rc != 0 and "statement_timeout" in run.result["msg"] and "timed out" not in run.result["msg"]
+    # Set around the option, through libpq's options: the server's refusal is named, not called a timeout.
+    run = run_module(MODULE, {**params, "connect_params": {"options": "-c statement_timeout=abc"}})
+    assert run.rc != 0, run.stdout
+    assert "invalid statement_timeout" in run.result["msg"] and "timed out" not in run.result["msg"]
+
+
+@pytest.mark.parametrize("where", ["password", "dsn"])
+def test_a_password_in_connect_params_is_masked_everywhere_even_at_vvv(postgres_cluster, run_module, where):
+    server = postgres_cluster
+    params = {"login_host": "127.0.0.1", "login_port": server.port, "login_user": "postgres"}
+
+    def connect_params(password):
+        if where == "password":
+            return {"password": password}
+        return {"dsn": f"postgresql://postgres:{password}@127.0.0.1:{server.port}/postgres"}
+
+    good = run_module(MODULE, {**params, "connect_params": connect_params(server.password)}, verbosity=3)
+    assert good.rc == 0 and good.result["reachable"] is True, good.stdout
+    assert server.password not in good.stdout and server.password not in str(good.result)
+    assert "module_args" in good.result["invocation"]  # what -vvv shows, with the password masked
+    bad = run_module(MODULE, {**params, "connect_params": connect_params("Wr0ng-in-params-pw")}, verbosity=3)
+    assert bad.rc == 0 and ids(bad.result) == ["db_auth_failed"], bad.stdout
+    assert "Wr0ng-in-params-pw" not in bad.stdout and "Wr0ng-in-params-pw" not in str(bad.result)

@@ -8,6 +8,7 @@ import psycopg2.extras
 import pytest
 
 from tests.harness.servers import PidNamespacePostgresServer, throwaway
+from tests.harness.slow import MARGIN, hung_postgres, silent_server, task_seconds, within
 from tests.integration.test_postgresql_activity_info import (
     ROLE_PASSWORD,
     Background,
@@ -162,3 +163,59 @@ def test_password_never_reaches_output_even_at_vvv(sleepers, run_module):
                               "pid": target.pid, "query_start": evidence["query_start"]}, verbosity=3)
     assert run.rc == 0 and run.result["status"] == "terminated"
     assert ROLE_PASSWORD not in run.stdout and server.password not in run.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"wait_seconds": -1}, "wait_seconds must be at least 0, got -1"),
+    ({"wait_seconds": "inf"}, "wait_seconds must be a finite number"),
+    ({"wait_seconds": 601}, "wait_seconds must be at most 600"),
+    ({"pid": 2 ** 31}, "pid must be at most 2147483647"),
+    ({"statement_timeout": 0}, "statement_timeout must be above 0, got 0"),
+    ({"connect_timeout": -1}, "connect_timeout must be above 0, got -1"),
+    ({"login_port": 0}, "login_port must be at least 1, got 0"),
+])
+def test_out_of_range_input_is_refused_before_connecting(run_module, args, message):
+    with silent_server() as server:
+        run = within(0, run_module, MODULE, {"login_host": "127.0.0.1", "login_port": server.port, "pid": 4242,
+                                             "query_start": "2026-01-01T00:00:00Z", **args})
+        assert run.rc != 0, run.stdout
+        msg = run.result["msg"]
+        assert msg.startswith(f"terminate backend {args.get('pid', 4242)}: ") and message in msg, msg
+        assert "\n" not in msg.strip() and "Traceback" not in msg
+        assert server.connections == 0
+
+
+def test_a_silent_server_is_given_up_within_connect_timeout(run_module):
+    with silent_server() as server:
+        run = within(2 + MARGIN, run_module, MODULE, {
+            "login_host": "127.0.0.1,127.0.0.1,127.0.0.1", "login_port": server.port, "connect_timeout": 2,
+            "pid": 4242, "query_start": "2026-01-01T00:00:00Z"})
+        assert run.rc != 0
+        assert run.result["msg"] == (f"connect to postgresql://postgres@127.0.0.1,127.0.0.1,127.0.0.1:{server.port}"
+                                     "/postgres: timed out: no answer within connect_timeout (2 s)")
+        assert server.connections == 1 and task_seconds(run, MODULE) < 2 + MARGIN
+
+
+def test_a_server_that_stops_answering_after_login_is_given_up(run_module):
+    with hung_postgres() as server:
+        run = within(2 + 3 + 1 + MARGIN, run_module, MODULE, {
+            "login_host": "127.0.0.1", "login_port": server.port, "connect_timeout": 2, "statement_timeout": 2,
+            "wait_seconds": 1, "pid": 4242, "query_start": "2026-01-01T00:00:00Z"})
+        assert run.rc != 0
+        assert run.result["msg"].endswith("no answer to the inspect backend statement within statement_timeout and "
+                                          "wait_seconds (3 s)"), run.result["msg"]
+        assert task_seconds(run, MODULE) < 2 + 3 + 1 + MARGIN
+
+
+def test_a_password_in_connect_params_is_masked_even_at_vvv(sleepers, run_module):
+    server, dbname, role, (target, _bystander) = sleepers
+    evidence = diagnosed(run_module, server, dbname, target.pid)
+    args = {"login_host": "127.0.0.1", "login_port": server.port, "login_db": dbname, "login_user": role,
+            "pid": target.pid, "query_start": evidence["query_start"]}
+    bad = run_module(MODULE, {**args, "connect_params": {"password": "Wr0ng-param-pw"}}, verbosity=3)
+    assert bad.rc != 0 and "authentication failed" in bad.result["msg"]
+    assert "Wr0ng-param-pw" not in bad.stdout and "Wr0ng-param-pw" not in str(bad.result)
+    assert backend_state(server, target.pid)[0] == "active"  # nothing half-done
+    run = run_module(MODULE, {**args, "connect_params": {"password": ROLE_PASSWORD}}, verbosity=3)
+    assert run.rc == 0 and run.result["status"] == "terminated", run.stdout
+    assert ROLE_PASSWORD not in run.stdout and ROLE_PASSWORD not in str(run.result)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.harness.slow import MARGIN, hung_postgres, silent_server, task_seconds, within
+
 MODULE = "aiagents.runbooks.postgresql_rls_info"
 APP_PASSWORD = "app-role-pw-7c1e"
 TENANT_TABLES = ("tenants", "ticket_history", "enhancement_history")
@@ -308,3 +310,47 @@ def test_server_down_is_one_clear_message(postgres_server, run_module):
     assert run.rc != 0
     assert run.result["msg"].startswith(f"connect to postgresql://postgres@127.0.0.1:{port}/postgres: unreachable")
     assert "pw-never-shown" not in run.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"statement_timeout": 10 ** 12}, "statement_timeout must be at most 3600, got 1000000000000"),
+    ({"statement_timeout": -1}, "statement_timeout must be above 0, got -1"),
+    ({"connect_timeout": -1}, "connect_timeout must be above 0, got -1"),
+    ({"login_port": 65536}, "login_port must be at most 65535, got 65536"),
+    ({"connect_params": {"cursor_factory": "x"}}, "connect_params.cursor_factory is not a libpq connection parameter"),
+])
+def test_out_of_range_input_is_refused_before_connecting(run_module, args, message):
+    with silent_server() as server:
+        run = within(0, run_module, MODULE, {"login_host": "127.0.0.1", "login_port": server.port,
+                                             "app_role": "aiagents_app", **args})
+        assert run.rc != 0, run.stdout
+        msg = run.result["msg"]
+        assert msg.startswith("audit RLS of postgresql://postgres@127.0.0.1:") and msg.endswith(message), msg
+        assert server.connections == 0
+
+
+def test_a_server_that_stops_answering_after_login_is_bounded_by_statement_timeout(run_module):
+    with hung_postgres("trickle") as server:
+        run = within(2 + 2 + 1 + MARGIN, run_module, MODULE, {
+            "login_host": "127.0.0.1", "login_port": server.port, "app_role": "aiagents_app", "connect_timeout": 2,
+            "statement_timeout": 2})
+        assert run.rc != 0
+        assert run.result["msg"] == (f"query postgresql://postgres@127.0.0.1:{server.port}/postgres: no answer to "
+                                     "the catalog statement within statement_timeout (2 s)")
+        assert task_seconds(run, MODULE) < 2 + 2 + 1 + MARGIN
+
+
+def test_a_dsn_with_a_password_in_connect_params_is_masked_even_at_vvv(postgres_db, run_module):
+    server, dbname = postgres_db
+    role = build_platform(server, dbname)
+
+    def dsn(password):
+        return {"dsn": f"host=127.0.0.1 port={server.port} user=postgres password={password} dbname={dbname}"}
+
+    good = run_module(MODULE, {"app_role": role, "connect_params": dsn(server.password),
+                               "app_password": APP_PASSWORD}, verbosity=3)
+    assert good.rc == 0 and good.result["findings"] == [], good.stdout
+    assert server.password not in good.stdout and APP_PASSWORD not in good.stdout
+    bad = run_module(MODULE, {"app_role": role, "connect_params": dsn("Wr0ng-dsn-pw")}, verbosity=3)
+    assert bad.rc != 0 and "authentication failed" in bad.result["msg"]
+    assert "Wr0ng-dsn-pw" not in bad.stdout and "Wr0ng-dsn-pw" not in str(bad.result)

@@ -129,3 +129,123 @@ def test_checksum_failures_are_suspected_corruption():
     assert "stop writes" in found[0]["resolution"]
     data["checksum_failures"] = []
     assert _postgres_activity.activity_findings(_postgres_activity.summarise(data, thresholds), data, thresholds) == []
+
+
+# --- Hardening: options refused with a sentence, no secret anywhere, a deadline over the whole connect ---
+
+GOOD = {**PARAMS, "connect_params": {}}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"login_port": 0}, "login_port must be at least 1, got 0"),
+    ({"login_port": 70000}, "login_port must be at most 65535, got 70000"),
+    ({"connect_timeout": 0}, "connect_timeout must be above 0, got 0"),
+    ({"connect_timeout": -1}, "connect_timeout must be above 0, got -1"),
+    ({"connect_timeout": 301}, "connect_timeout must be at most 300, got 301"),
+    ({"connect_params": {"connect_timeout": "-1"}}, "connect_params.connect_timeout must be above 0, got '-1'"),
+    ({"connect_params": {"connect_timeout": "soon"}}, "connect_params.connect_timeout must be a number, got 'soon'"),
+    ({"connect_params": {"port": 0}}, "connect_params.port must be at least 1, got 0"),
+    ({"connect_params": {"cursor_factory": "x"}}, "connect_params.cursor_factory is not a libpq connection parameter"),
+    ({"connect_params": {"async": 1}}, "connect_params.async is not a libpq connection parameter"),
+    ({"connect_params": {"options": ["-c", "x=1"]}}, "connect_params.options must be a string or a number, got list"),
+])
+def test_connection_options_out_of_range_are_refused_naming_the_option(changes, message):
+    assert _postgres.option_error({**GOOD, **changes}) == message
+
+
+def test_good_connection_options_pass():
+    assert _postgres.option_error(GOOD) is None
+    assert _postgres.option_error({**GOOD, "connect_timeout": 300, "login_port": 65535,
+                                   "connect_params": {"connect_timeout": 1, "sslpassword": "x"}}) is None
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "statement_timeout must be above 0, got 0"),
+    (-5, "statement_timeout must be above 0, got -5"),
+    (10 ** 12, "statement_timeout must be at most 3600, got 1000000000000"),
+])
+def test_statement_timeout_out_of_range_is_refused(value, message):
+    assert _postgres.seconds_error("statement_timeout", value, _postgres.STATEMENT_TIMEOUT_MAX) == message
+
+
+@pytest.mark.parametrize("thresholds, message", [
+    ({"idle_leak_count": 0}, "thresholds.idle_leak_count must be at least 1, got 0"),
+    ({"idle_leak_count": -3}, "thresholds.idle_leak_count must be at least 1, got -3"),
+    ({"long_query_seconds": -1.0}, "thresholds.long_query_seconds must be at least 0, got -1.0"),
+    ({"long_query_seconds": float("inf")}, "thresholds.long_query_seconds must be a finite number, got inf"),
+    ({"lock_wait_seconds": float("nan")}, "thresholds.lock_wait_seconds must be a finite number, got nan"),
+    ({"idle_in_transaction_seconds": float("-inf")},
+     "thresholds.idle_in_transaction_seconds must be a finite number, got -inf"),
+    ({"saturation_ratio": 1.5}, "thresholds.saturation_ratio must be at most 1, got 1.5"),
+    ({"saturation_ratio": -0.1}, "thresholds.saturation_ratio must be at least 0, got -0.1"),
+])
+def test_thresholds_out_of_range_are_refused(thresholds, message):
+    assert _postgres_activity.threshold_error({**_postgres_activity.DEFAULT_THRESHOLDS, **thresholds}) == message
+
+
+def test_default_thresholds_pass():
+    assert _postgres_activity.threshold_error(_postgres_activity.DEFAULT_THRESHOLDS) is None
+
+
+@pytest.mark.parametrize("message, expected", [
+    ('FATAL:  invalid value for parameter "statement_timeout": "abc"', "invalid statement_timeout"),
+    ('FATAL:  1000000000000000 is outside the valid range for parameter "statement_timeout" (0 .. 2147483647)',
+     "invalid statement_timeout"),
+    ('FATAL:  unrecognized configuration parameter "statment_timeout"', "invalid statment_timeout"),
+    ('invalid dsn: invalid connection option "passwrd"', "invalid connection parameter"),
+    ('invalid sslmode value: "bogus"', "invalid connection parameter"),
+    ('invalid integer value "abc" for connection option "connect_timeout"', "invalid connection parameter"),
+])
+def test_a_bad_setting_is_named_never_called_a_timeout(message, expected):
+    failure = _postgres.classify_connect_error(Exception(message), "postgresql://x@h:1/d")
+    assert not isinstance(failure, _postgres.ConnectFailure)  # a wrong option, not a finding about the server
+    assert expected in str(failure) and "timed out" not in str(failure)
+
+
+def test_timeout_expired_is_still_a_timeout():
+    failure = _postgres.classify_connect_error(Exception("timeout expired"), "postgresql://x@h:1/d")
+    assert failure.kind == "unreachable" and "timed out" in str(failure)
+
+
+@pytest.mark.parametrize("params, secret", [
+    ({"connect_params": {"dsn": "postgresql://ops:Dsn-Secret-1@db:5432/app"}}, "Dsn-Secret-1"),
+    ({"connect_params": {"dsn": "host=db user=ops password='kv secret 2' dbname=app"}}, "kv secret 2"),
+    ({"connect_params": {"dsn": "host=db password=KvPlain-3"}}, "KvPlain-3"),
+    ({"connect_params": {"dsn": "postgresql://db/app?password=Query-Secret-4"}}, "Query-Secret-4"),
+    ({"login_db": "host=db password=InDbName-5 dbname=app"}, "InDbName-5"),
+    ({"login_host": "postgresql://ops:InHost-6@db/app"}, "InHost-6"),
+])
+def test_credentials_hidden_in_connection_strings_are_found(params, secret):
+    assert secret in _postgres.connection_secrets(params)
+
+
+def test_connection_secrets_never_raise_on_odd_input():
+    for params in ({}, {"connect_params": "text"}, {"connect_params": None}, {"connect_params": {"dsn": 5}},
+                   {"login_db": None}, {"connect_params": {"dsn": "password='unterminated"}}):
+        _postgres.connection_secrets(params)
+
+
+@pytest.fixture
+def green_reset():
+    import psycopg2.extensions
+
+    yield
+    psycopg2.extensions.set_wait_callback(None)  # the module process keeps it; this test process must not
+
+
+def test_connect_timeout_bounds_the_whole_connect_across_a_host_list(green_reset):
+    """libpq's connect_timeout restarts for every host (and is at least 2 s): the module's deadline does not."""
+    import time
+
+    from tests.harness.slow import silent_server
+
+    with silent_server() as server:
+        params = {**GOOD, "login_host": ",".join(["127.0.0.1"] * 4), "login_port": server.port, "ssl_mode": "disable",
+                  "connect_timeout": 1}
+        started = time.monotonic()
+        with pytest.raises(_postgres.ConnectFailure) as failure:
+            _postgres.connect(params, budget=_postgres.Budget(params, 5))
+        elapsed = time.monotonic() - started
+    assert failure.value.kind == "unreachable"
+    assert "no answer within connect_timeout (1 s)" in str(failure.value)
+    assert 0.9 < elapsed < 1.8 and server.connections == 1

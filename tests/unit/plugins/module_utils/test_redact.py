@@ -84,6 +84,14 @@ def test_out_of_range_names_the_option(value, message):
     assert out_of_range("timeout", value, above=0, maximum=300) == message
 
 
+def test_large_bounds_are_written_in_full():
+    assert out_of_range("query_chars", 2000000, minimum=0, maximum=1048576) == \
+        "query_chars must be at most 1048576, got 2000000"
+    assert out_of_range("pid", 2 ** 31, maximum=2147483647) == "pid must be at most 2147483647, got 2147483648"
+    assert out_of_range("pid", 5, maximum=2147483647) is None
+    assert out_of_range("ratio", 1.5, maximum=0.5) == "ratio must be at most 0.5, got 1.5"
+
+
 def test_in_range_values_and_unset_options_pass():
     assert out_of_range("timeout", 2.5, above=0, maximum=300) is None
     assert out_of_range("timeout", None, above=0) is None
@@ -128,9 +136,12 @@ def test_runbook_module_masks_what_its_own_finder_knows_even_when_validation_fai
     ({"endpoints": {"name": "a"}}, "option endpoints must be a list of dictionaries, got dict"),
     ({"endpoints": [{"tls": True}]}, "option endpoints[0].tls must be a dictionary, got bool"),
     ({"thresholds": "a=1", "endpoints": [{"name": "a"}]}, None),  # text and right shapes are Ansible's to check
+    ({"port": float("inf")}, "option port must be a whole number, got inf"),
+    ({"thresholds": {"depth": float("nan")}}, "option thresholds.depth must be a whole number, got nan"),
+    ({"port": 1.5}, None),  # Ansible refuses that one itself, in a sentence
 ])
 def test_shape_problem_says_in_a_sentence_what_ansible_would_crash_on(params, problem):
-    spec = {"thresholds": {"type": "dict", "options": {"depth": {"type": "int"}}},
+    spec = {"port": {"type": "int"}, "thresholds": {"type": "dict", "options": {"depth": {"type": "int"}}},
             "endpoints": {"type": "list", "elements": "dict",
                           "options": {"name": {"type": "str"}, "tls": {"type": "dict", "options": {"ca": {}}}}}}
     assert _redact.shape_problem(params, spec) == problem

@@ -38,3 +38,26 @@ def test_unknown_library_name_is_rejected(capsys):
     result = run(capsys, {"require": ["mysql"]})
     assert result["failed"] is True
     assert "require" in result["msg"]
+
+
+def test_a_library_that_exits_while_importing_is_a_finding_not_a_silent_end(capsys, monkeypatch, tmp_path):
+    # A broken install can run sys.exit() at import: the module must still answer, with the cause.
+    (tmp_path / "celery.py").write_text("import sys\nsys.exit('celery: broken install')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "celery", raising=False)
+    result = run(capsys, {"require": ["celery"]})
+    assert [f["id"] for f in result["findings"]] == ["dependency_missing"]
+    assert result["libraries"]["celery"] == {"available": False, "module": "celery",
+                                             "error": "SystemExit: celery: broken install"}
+
+
+def test_a_library_named_twice_is_one_finding(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "kubernetes", None)
+    result = run(capsys, {"require": ["kubernetes", "kubernetes"]})
+    assert [f["evidence"]["library"] for f in result["findings"]] == ["kubernetes"]
+
+
+@pytest.mark.parametrize("require", [{"redis": True}, [["redis"]], 5])
+def test_require_of_the_wrong_shape_is_one_sentence_naming_it(capsys, require):
+    result = run(capsys, {"require": require})
+    assert result["failed"] is True and "require" in result["msg"] and "Traceback" not in result["msg"]
