@@ -197,3 +197,10 @@ def hung_postgres(after_login: str = "silent", interval: float = 0.3):
         yield server
     finally:
         server.close()
+
+
+def timed(run_module, module: str, args: dict):
+    """(wall seconds, run) of one run_module call."""
+    started = time.monotonic()
+    run = run_module(module, args)
+    return time.monotonic() - started, run

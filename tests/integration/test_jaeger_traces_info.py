@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import urllib.request
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import forms
 from tests.harness.servers import free_port
-from tests.harness.slow import silent_server, trickle_server
+from tests.harness.chaos import canned
+from tests.harness.slow import silent_server, timed, trickle_server
 from tests.harness.standins import StandIn
 
 MODULE = "aiagents.runbooks.jaeger_traces_info"
@@ -113,44 +111,13 @@ def test_unreachable_and_failing_jaeger_are_findings(jaeger, run_module):
 
 # --- Issue 14: bounded time, no secret anywhere, no crash on any input -------------------------------------------
 
-@contextmanager
-def canned(body: bytes, status: int = 200):
-    """An HTTP server answering every GET with the same status and JSON body."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def timed(run_module, args):
-    started = time.monotonic()
-    run = run_module(MODULE, args)
-    return time.monotonic() - started, run
-
-
 @pytest.mark.parametrize("server", [trickle_server, silent_server])
 def test_a_trickling_or_silent_jaeger_costs_the_timeout_and_no_more(run_module, server):
-    baseline = timed(run_module, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0]
+    baseline = timed(run_module, MODULE, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0]
     with server() as slow:
-        wall, run = timed(run_module, {"url": f"http://127.0.0.1:{slow.port}", "timeout": 2})
+        wall, run = timed(run_module, MODULE, {"url": f"http://127.0.0.1:{slow.port}", "timeout": 2})
         assert slow.connections == 1
-    baseline = max(baseline, timed(run_module, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0])
+    baseline = max(baseline, timed(run_module, MODULE, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0])
     assert run.rc == 0, run.stdout
     assert [f["id"] for f in run.result["findings"]] == ["jaeger_unreachable"]
     assert run.result["findings"][0]["summary"].endswith(": no complete answer within 2 s")

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import forms
 from tests.harness.prometheus import Exporter, PrometheusServer
 from tests.harness.servers import free_port, make_workdir
-from tests.harness.slow import silent_server, trickle_server
+from tests.harness.chaos import canned
+from tests.harness.slow import silent_server, timed, trickle_server
 
 MODULE = "aiagents.runbooks.prometheus_info"
 
@@ -98,45 +96,14 @@ def test_unreachable_prometheus_is_a_finding(run_module):
 
 # --- Issue 14: bounded time, no secret anywhere, no crash on any input -------------------------------------------
 
-@contextmanager
-def canned(body: bytes, status: int = 200, content_type: str = "application/json"):
-    """An HTTP server answering every GET with the same status and body."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def timed(run_module, args):
-    started = time.monotonic()
-    run = run_module(MODULE, args)
-    return time.monotonic() - started, run
-
-
 @pytest.mark.parametrize("server", [trickle_server, silent_server])
 def test_a_trickling_or_silent_prometheus_costs_the_timeout_and_no_more(run_module, server):
     """Eleven requests (queries, trend, alerts, rules) share one deadline: the module's timeout bounds them all."""
-    baseline = timed(run_module, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0]
+    baseline = timed(run_module, MODULE, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0]
     with server() as slow:
-        wall, run = timed(run_module, {"url": f"http://127.0.0.1:{slow.port}", "timeout": 2})
+        wall, run = timed(run_module, MODULE, {"url": f"http://127.0.0.1:{slow.port}", "timeout": 2})
         assert slow.connections >= 1
-    baseline = max(baseline, timed(run_module, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0])
+    baseline = max(baseline, timed(run_module, MODULE, {"url": f"http://127.0.0.1:{free_port()}", "timeout": 2})[0])
     assert run.rc == 0, run.stdout
     assert run.result["reachable"] is False
     assert [f["id"] for f in run.result["findings"]] == ["prometheus_unreachable"]

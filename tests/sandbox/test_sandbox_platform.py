@@ -112,7 +112,7 @@ def test_tenant_onboarded_at_run_time_is_accepted_without_restart(sandbox: Sandb
             secret_dir.rmdir()
 
 
-def test_app_role_sees_only_its_tenant(sandbox: Sandbox) -> None:
+def test_app_role_sees_tickets_of_its_tenant_only_and_cannot_bypass_rls(sandbox: Sandbox) -> None:
     assert sandbox.visible_tickets("acme-corp") == {"acme-corp"}
     assert sandbox.visible_tickets("globex") == {"globex"}
     assert sandbox.visible_tickets(None) == set()  # no context: fails closed

@@ -10,47 +10,24 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _http
+from tests.harness.chaos import http_server
 from tests.harness.servers import free_port
 from tests.harness.slow import silent_server, trickle_server
 
 MARGIN = 0.6  # scheduling slack on a busy 2-core machine
 
 
-@contextmanager
 def echo_server():
     """Answers every request with what it received: method, target, headers and the body's bytes as hex."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def _echo(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            answer = json.dumps({"method": self.command, "target": self.path, "headers": dict(self.headers.items()),
-                                 "body": body.hex()}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        do_GET = do_POST = do_PUT = _echo  # noqa: N815 - http.server's naming
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return http_server(lambda request: (200, "application/json", json.dumps({
+        "method": request.command, "target": request.path, "headers": dict(request.headers.items()),
+        "body": request.body.hex()}).encode()))
 
 
 @contextmanager
