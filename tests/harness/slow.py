@@ -70,6 +70,16 @@ class TcpServer:
         self.sock.close()
 
 
+def _drip(client: socket.socket, stop: threading.Event, payload: bytes, interval: float) -> None:
+    """Send ``payload`` one byte per ``interval`` seconds, then hold the connection open until stopped."""
+    for index in range(len(payload)):
+        if stop.is_set():
+            return
+        client.sendall(payload[index:index + 1])
+        time.sleep(interval)
+    stop.wait()
+
+
 @contextmanager
 def silent_server() -> Iterator[TcpServer]:
     """A TCP server on 127.0.0.1 that accepts and then never sends anything."""
@@ -108,12 +118,7 @@ def trickle_server(payload: bytes = HTTP_OK_JSON, interval: float = 0.5,
                 if not chunk:
                     return
                 received += chunk
-        for index in range(len(payload)):
-            if stop.is_set():
-                return
-            client.sendall(payload[index:index + 1])
-            time.sleep(interval)
-        stop.wait()
+        _drip(client, stop, payload, interval)
 
     server = TcpServer(trickle)
     try:
@@ -184,13 +189,7 @@ def hung_postgres(after_login: str = "silent", interval: float = 0.3):
             client.sendall(b"N")
         client.sendall(STARTUP_REPLY)
         read(5)  # the query's header: the client now waits for the answer
-        if after_login == "trickle":
-            for index in range(len(TRICKLED_ANSWER)):
-                if stop.is_set():
-                    return
-                client.sendall(TRICKLED_ANSWER[index:index + 1])
-                time.sleep(interval)
-        stop.wait()
+        _drip(client, stop, TRICKLED_ANSWER if after_login == "trickle" else b"", interval)
 
     server = TcpServer(serve)
     try:
