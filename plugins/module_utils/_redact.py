@@ -140,7 +140,7 @@ def redact_url(url: Any) -> str:
     netloc = f"{host}:{port}" if port else host
     query = "&".join(f"{pair.split('=', 1)[0]}=***" for pair in parts.query.split("&") if pair)
     shown = urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-    return shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
+    return printable(shown)
 
 
 def printable(text: str) -> str:
