@@ -185,7 +185,9 @@ def main() -> int:
             print(row("shell pipeline", pipe_wall, pipe_peak, pipe_slow,
                       "(Celery bodies are base64: it counts nothing)" if layout == "celery" else ""))
             print(row("redis_queue_info via ansible", mod_wall, mod_peak, mod_slow))
-            print(row("  module's own scan", result["scan_seconds"], result["peak_rss_mb"], mod_slow))
+            processes = result.get("scan_processes", 1)
+            print(row(f"  module's own scan ({processes} process{'es' if processes > 1 else ''})",
+                      result["scan_seconds"], result["peak_rss_mb"], mod_slow))
         plain_pipe, plain_mod, plain, _plain_lranges = results["plain"]
         _celery_pipe, celery_mod, celery, celery_lranges = results["celery"]
         print(f"LRANGE inside Redis during the module's scan (SLOWLOG, every command), goal <= {LRANGE_GOAL_MS:.0f} ms:")

@@ -119,8 +119,9 @@ def test_garbage_huge_items_and_bad_timestamps_are_counted_not_fatal(redis_serve
     assert "queue_malformed_items" in ids(result)
 
 
-def monitored(server, action) -> tuple[object, list[list[str]]]:
-    """Run `action` while MONITOR records every command the server receives; (its result, the commands split)."""
+def monitored(server, action, clients: list | None = None) -> tuple[object, list[list[str]]]:
+    """Run `action` while MONITOR records every command the server receives; (its result, the commands split).
+    With `clients`, each command's client port is appended to it, in the same order."""
     seen: list[list[str]] = []
     ready = threading.Event()
 
@@ -131,6 +132,8 @@ def monitored(server, action) -> tuple[object, list[list[str]]]:
                 if command["command"].upper().startswith("ECHO END-OF-TEST"):
                     return
                 seen.append(command["command"].split())
+                if clients is not None:
+                    clients.append(command.get("client_port"))
 
     watcher = threading.Thread(target=monitor, daemon=True)
     watcher.start()
@@ -207,6 +210,28 @@ def test_reads_nothing_but_read_commands(redis_server, run_module, layout):
         assert samples[0][1] == "unacked_index" and int(samples[0][limit + 1]) == 0
         assert 0 < int(samples[0][limit + 2]) <= SAMPLE_SIZE
         assert samples[1][1] == "unacked" and len(samples[1]) - 2 == SAMPLE_SIZE  # HMGET unacked tag...
+
+
+def test_a_large_queue_is_read_by_two_processes_each_item_once(redis_server, run_module):
+    """From PARALLEL_FROM items on, two connections each read their half; together every item once."""
+    from ansible_collections.aiagents.runbooks.plugins.module_utils._queue import PARALLEL_FROM
+
+    depth = PARALLEL_FROM + 5000
+    push_plain(redis_server.client(), [(f"T-{n}", f"tenant-{n % 3}", iso_ago(3600 if n < 7 else 5))
+                                       for n in range(depth)])
+    ports: list = []
+    result, seen = monitored(redis_server, lambda: info(run_module, redis_server), ports)
+
+    assert result["scan_processes"] == 2 and result["scanned"] == depth and result["consistent"] is True
+    assert {row["tenant_id"]: row["jobs"] for row in result["tenants"]} == \
+        {f"tenant-{n}": len(range(n, depth, 3)) for n in range(3)}
+    assert result["older_than"]["count"] == 7
+    assert [job["ticket_id"] for job in result["older_than"]["sample"]] == [f"T-{n}" for n in range(5)]
+    pages = sorted((int(command[2]), int(command[3]), port) for command, port in zip(seen, ports)
+                   if command[0].upper() == "LRANGE")
+    assert pages[0][0] == 0 and pages[-1][1] >= depth - 1
+    assert all(later[0] == earlier[1] + 1 for earlier, later in zip(pages, pages[1:]))
+    assert len({port for _start, _stop, port in pages}) == 2
 
 
 def test_moving_queue_is_flagged_approximate(redis_server, run_module):

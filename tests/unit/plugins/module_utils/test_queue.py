@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import pytest
 
@@ -108,6 +109,76 @@ def test_scan_list_asks_pages_of_about_the_target_bytes_and_reads_everything_onc
     assert stats.items == 3000 and stats.tenants == {"t": 3000}
     assert all(later[0] == earlier[1] + 1 for earlier, later in zip(client.asked, client.asked[1:]))
     assert all((stop - start + 1) * len(items[0]) <= _queue.PAGE_TARGET_BYTES for start, stop in client.asked)
+
+
+def mixed_jobs(count):
+    """Plain jobs with many tenants and stamps, a few malformed items among them."""
+    items = []
+    for n in range(count):
+        if n % 997 == 0:
+            items.append(b"not json %d" % n)
+        else:
+            items.append(json.dumps({"ticket_id": f"T-{n}", "tenant_id": f"t{n % 37}",
+                                     "created_at": 1795773600 - (n * 7919) % 40000}).encode())
+    return items
+
+
+def counts(stats):
+    state = stats.state()
+    return {**state, "tenants": dict(state["tenants"])}
+
+
+@pytest.mark.parametrize("keys", [1, 3])
+def test_a_large_queue_read_by_two_processes_counts_as_one_process_does(keys):
+    items = mixed_jobs(50000)
+    lists = {f"q{n}": items[n::keys] for n in range(keys)}
+    segments = [_queue.Segment(key, 0, len(held), 50) for key, held in lists.items()]
+    alone, together = _queue.QueueStats(1795773600.0, 1800), _queue.QueueStats(1795773600.0, 1800)
+    assert _queue.scan_segments(ManyLists(lists), segments, _queue.parse_plain_page, alone, processes=1) == 1
+    assert _queue.scan_segments(ManyLists(lists), segments, _queue.parse_plain_page, together) == 2
+    assert counts(together) == counts(alone)
+    assert together.items == 50000 and together.malformed == 51
+
+
+def test_when_the_second_process_fails_the_first_reads_its_half_and_nothing_goes_uncounted():
+    items = mixed_jobs(30000)
+    client = ManyLists({"q": items}, fail_outside=os.getpid())
+    stats = _queue.QueueStats(1795773600.0, 1800)
+    assert _queue.scan_segments(client, [_queue.Segment("q", 0, 30000, 100)], _queue.parse_plain_page, stats) == 1
+    assert stats.items == 30000 and sum(stats.tenants.values()) == 30000 - stats.malformed
+    assert [start for start, _stop in client.asked] == sorted(start for start, _stop in client.asked)
+
+
+def test_merged_halves_give_a_tie_for_oldest_and_newest_to_the_earlier_job():
+    item = json.dumps({"ticket_id": "T", "tenant_id": "t", "created_at": "2026-11-27T09:00:00Z"}).encode()
+    first, later = _queue.QueueStats(1795773600.0, 1800), _queue.QueueStats(1795773600.0, 1800)
+    first.add_page(_queue.parse_plain_page, "q", 0, [item, item])
+    later.add_page(_queue.parse_plain_page, "q", 2, [item, item])
+    first.merge(later.state())
+    assert first.oldest[1]["position"]["index"] == 0 and first.newest[1]["position"]["index"] == 0
+    assert [job["position"]["index"] for job in first.older_sample] == [0, 1, 2, 3]
+
+
+def test_the_halves_split_in_scan_order_across_lists():
+    segments = [_queue.Segment("a", 0, 10, 5), _queue.Segment("b", 0, 30, 5), _queue.Segment("c", 0, 5, 5)]
+    first, rest = _queue.split_segments(segments, 22)
+    assert first == [("a", 0, 10, 5), ("b", 0, 12, 5)]
+    assert rest == [("b", 12, 30, 5), ("c", 0, 5, 5)]
+    assert _queue.split_segments(segments, 10) == (segments[:1], segments[1:])
+
+
+class ManyLists(PagedList):
+    """Several lists; with fail_outside, any LRANGE from another process (the forked one) fails."""
+
+    def __init__(self, lists, fail_outside=None):
+        super().__init__(None)
+        self.lists, self.fail_outside = lists, fail_outside
+
+    def lrange(self, key, start, stop):
+        if self.fail_outside is not None and os.getpid() != self.fail_outside:
+            raise ConnectionError("the second process lost its connection")
+        self.asked.append((start, stop))
+        return self.lists[key][start:stop + 1]
 
 
 def test_a_page_of_envelopes_is_read_item_for_item_and_a_bad_item_spoils_only_itself():

@@ -289,23 +289,31 @@ def queues(draw) -> tuple[str, list[bytes], list[int]]:
     return fmt, items, sizes
 
 
-def scan(fmt: str, items: list[bytes], sizes: list[int]) -> _queue.QueueStats:
-    """The module's reading: page after page, the sizes cycling."""
+def scan(fmt: str, items: list[bytes], sizes: list[int], split: int | None = None) -> _queue.QueueStats:
+    """The module's reading: page after page, the sizes cycling. With `split`, the items from
+    there on are read into a second QueueStats and merged, as the second process's half is."""
     stats = _queue.QueueStats(NOW, STALE)
+    later = _queue.QueueStats(NOW, STALE)
     start, turn = 0, 0
     while start < len(items):
-        page = items[start:start + sizes[turn % len(sizes)]]
-        stats.add_page(_queue.PAGE_PARSERS[fmt], KEY, start, page)
+        stop = start + sizes[turn % len(sizes)]
+        if split is not None and start < split:
+            stop = min(stop, split)
+        page = items[start:stop]
+        into = later if split is not None and start >= split else stats
+        into.add_page(_queue.PAGE_PARSERS[fmt], KEY, start, page)
         start, turn = start + len(page), turn + 1
+    if split is not None:
+        stats.merge(later.state())
     return stats
 
 
 # ----------------------------------------------------------------- the tests --
 
-def assert_same_counts(fmt: str, items: list[bytes], sizes: list[int]) -> None:
+def assert_same_counts(fmt: str, items: list[bytes], sizes: list[int], split: int | None = None) -> None:
     reference = Reference()
     reference.read(fmt, items)
-    stats = scan(fmt, items, sizes)
+    stats = scan(fmt, items, sizes, split)
     assert (stats.items, stats.malformed) == (reference.items, reference.malformed)
     assert dict(stats.tenants) == dict(reference.tenants)
     assert stats.tenants_malformed == reference.tenants_malformed
@@ -326,6 +334,13 @@ def assert_same_counts(fmt: str, items: list[bytes], sizes: list[int]) -> None:
 @given(queues())
 def test_page_at_once_counts_equal_an_item_by_item_reading(queue):
     assert_same_counts(*queue)
+
+
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(queues(), st.floats(0, 1))
+def test_two_halves_read_apart_and_merged_count_as_one_reading(queue, where):
+    fmt, items, sizes = queue
+    assert_same_counts(fmt, items, sizes, split=int(where * len(items)))
 
 
 def test_the_reported_page_a_list_tenant_id_does_not_count_the_jobs_before_it_twice():
