@@ -49,6 +49,8 @@ RULES: dict[str, tuple[bool, str]] = {
     "api_rate_limited": (False, "Quota/capacity review within 1 hour (medium) if it recurs."),
     "api_auth_invalid": (True, "Every job fails: rotate the credential now."),
     "api_forbidden": (False, "Fix the API key's permissions at the provider."),
+    "sdp_token_expired": (False, "Refresh the ServiceDesk Plus Cloud access token (the refresh token is good); "
+                                 "if it recurs, fix where the platform renews it. Nothing to rotate."),
 }
 
 

@@ -12,10 +12,12 @@ not five. Credentials are masked by the module (_redact.RunbookModule).
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ansible_collections.aiagents.runbooks.plugins.module_utils import _http
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _http, _sdp
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
 
@@ -32,6 +34,14 @@ CLASSES = {
                 "provider down 30+ min: page on-call and notify customers."),
     "auth_invalid": ("api_auth_invalid", "high", "rejects the credential (401)",
                      "Rotate the API key in its secret (api_key) and do a rolling restart of the workers."),
+    "refresh_refused": ("api_auth_invalid", "high", "refuses the Cloud credentials",
+                        "The refresh token or the OAuth client was refused: re-authorise the app in the Zoho API "
+                        "console and store the new client_id, client_secret and refresh_token in the tenant's "
+                        "secret. A new access token alone will not help."),
+    "token_expired": ("sdp_token_expired", "medium", "refused the stored access token (401) and accepted a fresh one",
+                      "The access token had expired (they last about an hour); the refresh token is good, so refresh "
+                      "the token - nothing to rotate. If it recurs, check that whatever holds the token renews it "
+                      "before it expires."),
     "forbidden": ("api_forbidden", "high", "refuses the request (403: missing permission)",
                   "Grant the API key the missing permission at the provider, or replace the key."),
     "rate_limited": ("api_rate_limited", "medium", "rate-limits us (429)",
@@ -79,21 +89,40 @@ def request_headers(endpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare(endpoint: dict[str, Any]) -> _http.Prepared:
-    """The endpoint's request, checked before anything is sent."""
+    """The endpoint's request, checked before anything is sent.
+
+    With `sdp` (settings already completed by _sdp.settings), `url` is the
+    ServiceDesk Plus server or Cloud domain: the request goes to the edition's
+    path for the resource, asking for one row, with the edition's login."""
     try:
         problem = _http.header_value_problem(endpoint["bearer_token"]) if endpoint.get("bearer_token") else None
         if problem:
             raise _http.HttpInputError("bearer_token", problem)
-        return _http.prepare(endpoint["url"], endpoint.get("method") or "GET", request_headers(endpoint),
+        url, headers, sdp = endpoint["url"], request_headers(endpoint), endpoint.get("sdp")
+        if sdp:
+            method = (endpoint.get("method") or "GET").upper()
+            query = {"input_data": {"list_info": {"row_count": 1}}} if method == "GET" else None
+            url = _sdp.api_url(url, sdp, query)
+            for name, value in _sdp.auth_headers(sdp).items():
+                problem = _http.header_value_problem(value)
+                if problem:
+                    raise _http.HttpInputError(f"sdp credential ({name})", problem)
+                headers[name] = value
+            if sdp["edition"] == "cloud":
+                _http.prepare(sdp["accounts_url"], "POST", {}, "", endpoint.get("validate_certs", True),
+                              endpoint.get("ca_path"))
+        return _http.prepare(url, endpoint.get("method") or "GET", headers,
                              endpoint.get("body"), endpoint.get("validate_certs", True), endpoint.get("ca_path"))
     except _http.HttpInputError as exc:
         raise ProbeInputError(f"probe {endpoint['name']}: {exc}") from None
 
 
 def classify(status: int | None, total: float | None, error: str | None, expected: list[int],
-             slow_seconds: float, timeout_seconds: float) -> str:
+             slow_seconds: float, timeout_seconds: float, token_expired: bool = False) -> str:
     if error == "timeout":
         return "timeout"
+    if error == "refresh_refused":
+        return "refresh_refused"
     if error is not None:
         return "unreachable"
     if status == 401:
@@ -110,21 +139,54 @@ def classify(status: int | None, total: float | None, error: str | None, expecte
         return "timeout"
     if total is not None and total > slow_seconds:
         return "slow"
-    return "ok"
+    return "token_expired" if token_expired else "ok"
 
 
 def probe(endpoint: dict[str, Any], prepared: _http.Prepared, timeout: float) -> dict[str, Any]:
     """One request, timed phase by phase; never raises for network trouble."""
     result: dict[str, Any] = {"name": endpoint["name"], "url": prepared.shown, "status": None,
                               "timings": dict.fromkeys(_http.PHASES), "error": None, "detail": None,
-                              "retry_after": None}
+                              "retry_after": None, "token_refreshed": None, "token_expired": None}
+    sdp = endpoint.get("sdp")
     try:
-        response = _http.send(prepared, timeout, read_limit=READ_LIMIT)
+        if sdp and sdp["edition"] == "cloud":
+            response = _probe_cloud(endpoint, sdp, prepared, timeout, result)
+        else:
+            response = _http.send(prepared, timeout, read_limit=READ_LIMIT)
     except _http.HttpError as exc:
         result.update(error=exc.kind, detail=exc.detail, timings=exc.timings)
         return result
+    except _sdp.RefreshRefused as exc:
+        result.update(error="refresh_refused", detail=str(exc))
+        return result
     result.update(status=response.status, retry_after=response.header("Retry-After"), timings=response.timings)
     return result
+
+
+def _probe_cloud(endpoint: dict[str, Any], sdp: dict[str, Any], prepared: _http.Prepared, timeout: float,
+                 result: dict[str, Any]) -> _http.Response:
+    """ServiceDesk Plus Cloud: with the stored access token; none, or refused (401), then with a fresh one
+    from the refresh token - the whole within `timeout`. A refused token that a refresh mends has expired."""
+    deadline = time.monotonic() + timeout
+    certs = {"validate_certs": endpoint.get("validate_certs", True), "ca_path": endpoint.get("ca_path")}
+
+    def with_token(token: str) -> _http.Prepared:
+        return dataclasses.replace(prepared, headers={**prepared.headers, **_sdp.auth_headers(sdp, token)})
+
+    result["token_refreshed"] = False
+    if not sdp.get("access_token"):
+        response = _http.send(with_token(_sdp.refresh(sdp, timeout, deadline, **certs)), timeout, deadline,
+                              read_limit=READ_LIMIT)
+        result["token_refreshed"] = True
+        return response
+    response = _http.send(prepared, timeout, deadline, read_limit=READ_LIMIT)
+    if response.status != 401 or not _sdp.can_refresh(sdp):
+        return response
+    fresh = with_token(_sdp.refresh(sdp, timeout, deadline, **certs))
+    result["token_refreshed"] = True
+    response = _http.send(fresh, timeout, deadline, read_limit=READ_LIMIT)
+    result["token_expired"] = response.status != 401
+    return response
 
 
 def probe_all(endpoints: list[dict[str, Any]], timeout: float, slow_seconds: float,
@@ -139,7 +201,7 @@ def probe_all(endpoints: list[dict[str, Any]], timeout: float, slow_seconds: flo
     for endpoint, result in zip(endpoints, results):
         result["classification"] = classify(result["status"], result["timings"]["total"], result["error"],
                                             endpoint.get("expected_status") or [200], slow_seconds,
-                                            timeout_seconds)
+                                            timeout_seconds, bool(result["token_expired"]))
     return results
 
 
@@ -161,6 +223,7 @@ def probe_findings(results: list[dict[str, Any]], slow_seconds: float, timeout_s
             summary += f": {result['detail']}"
         if kind == "rate_limited" and result["retry_after"]:
             summary += f"; Retry-After {result['retry_after']} s"
-        evidence = {key: result[key] for key in ("name", "url", "status", "timings", "error", "detail", "retry_after")}
+        evidence = {key: result[key] for key in ("name", "url", "status", "timings", "error", "detail", "retry_after",
+                                                 "token_refreshed")}
         found.append(finding(finding_id, severity, summary, evidence, resolution))
     return found

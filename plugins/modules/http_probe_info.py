@@ -11,7 +11,8 @@ module: http_probe_info
 short_description: Probe external APIs as the workers call them, and classify what is wrong
 version_added: 1.0.0
 description:
-  - Sends one request to each endpoint (ServiceDesk Plus C(/api/v3/tickets), OpenAI C(/v1/models), or any URL),
+  - Sends one request to each endpoint (ServiceDesk Plus C(/api/v3/requests) of either edition, see O(endpoints[].sdp),
+    OpenAI C(/v1/models), or any URL),
     all at once, and times DNS, connect, TLS, first byte and total for each.
   - Classifies each answer by the api_timeout runbook's bands and codes into findings - C(api_slow) (2-10 s),
     C(api_timeout) (over 10 s, or no answer within the timeout), C(api_auth_invalid) (401), C(api_forbidden) (403),
@@ -78,6 +79,58 @@ options:
       ca_path:
         description: CA bundle (PEM) to verify against; a file that cannot be read fails the module before any probe.
         type: path
+      sdp:
+        description:
+          - Probe ServiceDesk Plus v3 the way its edition wants to be called. O(endpoints[].url) is then the SDP
+            server (on premises) or the Cloud domain, and the probe asks for one row of the resource at
+            C(<url>/api/v3/<resource>) (on premises) or C(<url>/app/<portal>/api/v3/<resource>) (Cloud),
+            with the C(Accept) header V(application/vnd.manageengine.sdp.v3+json).
+          - On premises the technician key goes in the C(authtoken) header. Cloud sends
+            C(Authorization) V(Zoho-oauthtoken <access token>); without an access token, or when SDP refuses it
+            (401), a fresh one is obtained from the refresh token at the accounts server and the probe is made
+            again. A stored token that a refresh mends had expired - the C(sdp_token_expired) finding (refresh it;
+            nothing to rotate) - while refused Cloud credentials are C(api_auth_invalid).
+          - The freshly obtained access token is used, never returned.
+        type: dict
+        suboptions:
+          edition:
+            description: Which ServiceDesk Plus the tenant has.
+            type: str
+            choices: [on_premises, cloud]
+            default: on_premises
+          portal:
+            description: The Cloud portal's name, the C(<portal>) of C(/app/<portal>/api/v3/). Required for Cloud.
+            type: str
+          accounts_url:
+            description:
+              - The Zoho accounts server of the portal's data centre (Cloud); from O(endpoints[].sdp.secret_dir) when
+                it holds an C(accounts_url) file, else V(https://accounts.zoho.com).
+            type: str
+          authtoken:
+            description: The technician key (on premises). Never logged.
+            type: str
+          client_id:
+            description: The OAuth client's id (Cloud).
+            type: str
+          client_secret:
+            description: The OAuth client's secret (Cloud). Never logged.
+            type: str
+          refresh_token:
+            description: The refresh token (Cloud). Never logged.
+            type: str
+          access_token:
+            description: The access token the platform holds now (Cloud), to prove whether it still works. Never logged.
+            type: str
+          secret_dir:
+            description:
+              - A directory laid out like the tenant's secret (one file per key, as a Kubernetes secret volume), with
+                C(api_key) (the technician key), C(client_id), C(client_secret), C(refresh_token), C(access_token),
+                C(portal), C(accounts_url). Options given directly win over its files.
+            type: path
+          resource:
+            description: The v3 resource to read, under C(api/v3).
+            type: str
+            default: requests
   timeout:
     description:
       - Seconds for each probe's whole request, from DNS to the last byte of the answer (they run concurrently),
@@ -101,9 +154,16 @@ EXAMPLES = r"""
   aiagents.runbooks.http_probe_info:
     endpoints:
       - name: ServiceDesk Plus (acme-corp)
-        url: https://acme.sdpondemand.example/api/v3/tickets
-        bearer_token: "{{ vault_acme_sdp_api_key }}"
+        url: https://sdp.acme.example
+        sdp:
+          authtoken: "{{ vault_acme_sdp_api_key }}"
         timeout: 5
+      - name: ServiceDesk Plus Cloud (globex)
+        url: https://sdpondemand.manageengine.com
+        sdp:
+          edition: cloud
+          portal: globexit
+          secret_dir: /run/secrets/aiagents/tenant-globex-sdp
       - name: OpenAI
         url: https://api.openai.example/v1/models
         bearer_token_file: /run/secrets/aiagents/openai-credentials/api_key
@@ -117,7 +177,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 probes:
-  description: One result per endpoint, in the order given.
+  description:
+    - One result per endpoint, in the order given.
+    - For ServiceDesk Plus Cloud, C(token_refreshed) says whether a fresh access token was obtained and
+      C(token_expired) whether the stored one was refused and a fresh one accepted (null for other endpoints).
   returned: always
   type: list
   elements: dict
@@ -140,7 +203,7 @@ elapsed:
 
 import time
 
-from ansible_collections.aiagents.runbooks.plugins.module_utils import _http_probe
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _http_probe, _sdp
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
 from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
 
@@ -156,6 +219,7 @@ ENDPOINT_SPEC = {
     "timeout": {"type": "float"},
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
+    "sdp": {"type": "dict", "options": _sdp.SPEC},
 }
 
 
@@ -189,6 +253,12 @@ def main() -> None:
     endpoints = [dict(endpoint) for endpoint in params["endpoints"]]
     for endpoint in endpoints:
         load_token(module, endpoint)
+        if endpoint.get("sdp"):
+            try:
+                endpoint["sdp"] = _sdp.settings(endpoint["sdp"])
+            except _sdp.SdpInputError as exc:
+                module.fail_json(msg=f"probe {endpoint['name']}: {exc}")
+            module.protect(_sdp.secrets_of(endpoint["sdp"]))  # also those read from secret_dir
     started = time.monotonic()
     try:
         results = _http_probe.probe_all(endpoints, params["timeout"], params["slow_seconds"],

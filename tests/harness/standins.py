@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.harness.servers import free_port, wait_for_port
@@ -54,6 +55,25 @@ class StandIn:
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait()
+
+
+@contextmanager
+def running(kind: str, secrets_dir: Path):
+    """A stand-in for the length of the block (a module-scoped fixture's body)."""
+    standin = StandIn(kind, secrets_dir)
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+def secrets_dir(tmp_path_factory, values: dict[str, dict[str, str]]) -> Path:
+    """A fresh secrets directory laid out like the platform's: {secret: {key: value}}."""
+    path = tmp_path_factory.mktemp("secrets")
+    for secret, keys in values.items():
+        for key, value in keys.items():
+            write_secret(path, secret, key, value)
+    return path
 
 
 def write_secret(secrets_dir: Path, secret: str, key: str, value: str) -> None:

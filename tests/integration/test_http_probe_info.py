@@ -11,7 +11,7 @@ from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import f
 from tests.harness.ansible import run_playbook_cli
 from tests.harness.servers import free_port
 from tests.harness.slow import silent_server, trickle_server
-from tests.harness.standins import StandIn, write_secret
+from tests.harness.standins import running, secrets_dir
 
 MODULE = "aiagents.runbooks.http_probe_info"
 SDP_KEY = "sdp-key-7c1f0e55d2a94b7e"
@@ -20,24 +20,20 @@ OPENAI_KEY = "sk-test-3b9d2c5e8f1a4d6b"
 
 @pytest.fixture(scope="module")
 def secrets(tmp_path_factory):
-    path = tmp_path_factory.mktemp("secrets")
-    write_secret(path, "tenant-acme-corp-sdp", "api_key", SDP_KEY)
-    write_secret(path, "openai-credentials", "api_key", OPENAI_KEY)
-    return path
+    return secrets_dir(tmp_path_factory, {"tenant-acme-corp-sdp": {"api_key": SDP_KEY},
+                                          "openai-credentials": {"api_key": OPENAI_KEY}})
 
 
 @pytest.fixture(scope="module")
 def sdp(secrets):
-    standin = StandIn("sdp", secrets)
-    yield standin
-    standin.stop()
+    with running("sdp", secrets) as standin:
+        yield standin
 
 
 @pytest.fixture(scope="module")
 def openai(secrets):
-    standin = StandIn("openai", secrets)
-    yield standin
-    standin.stop()
+    with running("openai", secrets) as standin:
+        yield standin
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +46,7 @@ def healed(sdp, openai):
 
 
 def endpoints(sdp, openai, sdp_key=SDP_KEY):
-    return [{"name": "ServiceDesk Plus (acme-corp)", "url": f"{sdp.url}/api/v3/tickets", "bearer_token": sdp_key},
+    return [{"name": "ServiceDesk Plus (acme-corp)", "url": sdp.url, "sdp": {"authtoken": sdp_key}},
             {"name": "OpenAI", "url": f"{openai.url}/v1/models", "bearer_token": OPENAI_KEY}]
 
 
@@ -108,7 +104,7 @@ def test_a_wrong_key_is_auth_invalid(run_module, sdp, openai):
 
 
 def test_unknown_host_and_closed_port_are_unreachable(run_module):
-    eps = [{"name": "SDP of a deleted tenant", "url": "https://sdp.no-such-tenant.invalid/api/v3/tickets"},
+    eps = [{"name": "SDP of a deleted tenant", "url": "https://sdp.no-such-tenant.invalid/api/v3/requests"},
            {"name": "Nothing listening", "url": f"http://127.0.0.1:{free_port()}/v1/models"}]
     result = probe(run_module, eps)
     assert [f["id"] for f in result["findings"]] == ["api_unreachable", "api_unreachable"]
@@ -124,7 +120,7 @@ def test_five_hanging_endpoints_cost_one_timeout(run_module, sdp, openai):
 
     # Baseline: the same Ansible call probing one endpoint that answers at once (before and after, so a
     # momentarily busy machine during one of them does not count against the probes).
-    fast = [{"name": "SDP", "url": f"{sdp.url}/api/v3/tickets", "bearer_token": SDP_KEY}]
+    fast = [{"name": "SDP", "url": sdp.url, "sdp": {"authtoken": SDP_KEY}}]
     baseline_before, result = timed(fast)
     assert result["findings"] == [] and result["elapsed"] < 0.5, result
     openai.fault(hang=True)
@@ -204,7 +200,7 @@ def test_a_known_secret_appears_in_no_output(sdp, openai, secrets, tmp_path, in_
     closed = free_port()
     extravars = {
         "probe_endpoints": [
-            {"name": "ServiceDesk Plus (acme-corp)", "url": f"{sdp.url}/api/v3/tickets", "bearer_token": SDP_KEY},
+            {"name": "ServiceDesk Plus (acme-corp)", "url": sdp.url, "sdp": {"authtoken": SDP_KEY}},
             {"name": "OpenAI", "url": f"{openai.url}/v1/models?api_key={QUERY_KEY}&token={QUERY_TOKEN}&page=2",
              "bearer_token_file": str(secrets / "openai-credentials/api_key"),
              "headers": {"X-Api-Key": HEADER_KEY, "X-Request-Id": "probe-visible-42"}},
@@ -238,7 +234,7 @@ def test_a_known_secret_appears_in_no_output(sdp, openai, secrets, tmp_path, in_
     echoed = (f"url: {openai.url}/v1/models?api_key={MASK}&token={MASK}&page=2",
               "X-Api-Key: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", "X-Request-Id: probe-visible-42",
               f"url: http://{MASK}@127.0.0.1:{closed}/health", "Authorization: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER",
-              "bearer_token: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER")
+              "authtoken: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER")
     assert {line: run.stdout.count(line) for line in echoed} == dict.fromkeys(echoed, 2), run.stdout
     assert f"url: ftp://sdp.example/api?api_key={MASK}" in run.stdout
 
@@ -259,7 +255,7 @@ def timed_probe(run_module, eps, **args):
 
 def test_a_trickling_or_silent_server_costs_the_timeout_and_no_more(run_module, sdp):
     """One byte every half second keeps every read alive: only a deadline on the whole request ends it."""
-    fast = [{"name": "SDP", "url": f"{sdp.url}/api/v3/tickets", "bearer_token": SDP_KEY}]
+    fast = [{"name": "SDP", "url": sdp.url, "sdp": {"authtoken": SDP_KEY}}]
     baseline = timed_probe(run_module, fast)[0]
     with trickle_server() as trickle, silent_server() as silent:
         wall, run = timed_probe(run_module, [{"name": "Trickle", "url": f"http://127.0.0.1:{trickle.port}/v1/models"},
@@ -334,8 +330,8 @@ CTRL_KEY = "ab\x01cdef12"  # a header value with a control character: its escape
 def test_no_form_of_any_secret_in_output_on_success_or_failure(run_module, sdp, openai, verbosity):
     openai.fault(status=401)
     closed = free_port()
-    good = [{"name": "SDP", "url": f"http://svc:{URL_PASSWORD}@127.0.0.1:{sdp.port}/api/v3/tickets?token={QUERY_TOKEN}",
-             "bearer_token": SDP_KEY, "headers": {"X-Api-Key": HEADER_KEY}},
+    good = [{"name": "SDP", "url": f"http://svc:{URL_PASSWORD}@127.0.0.1:{sdp.port}?token={QUERY_TOKEN}",
+             "sdp": {"authtoken": SDP_KEY}, "headers": {"X-Api-Key": HEADER_KEY}},
             {"name": "OpenAI", "url": f"{openai.url}/v1/models?api_key={QUERY_KEY}", "bearer_token": OPENAI_KEY},
             {"name": "Gone", "url": f"http://svc:{URL_PASSWORD}@127.0.0.1:{closed}/health?token={QUERY_TOKEN}"}]
     bad = [*good, {"name": "Ctrl", "url": f"http://127.0.0.1:{closed}/x", "headers": {"X-Api-Key": CTRL_KEY}}]

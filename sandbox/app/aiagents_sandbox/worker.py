@@ -46,17 +46,17 @@ class ApiError(Exception):
         self.retryable = retryable
 
 
-def call_api(api: str, method: str, url: str, key: str, **kwargs: Any) -> requests.Response:
+def call_api(api: str, method: str, url: str, headers: dict[str, str], **kwargs: Any) -> requests.Response:
     """One API call with HTTPX_TIMEOUT and CELERY_TASK_MAX_RETRIES retries,
-    backing off CELERY_TASK_BACKOFF * 2**attempt seconds (or Retry-After)."""
+    backing off CELERY_TASK_BACKOFF * 2**attempt seconds (or Retry-After).
+    401 is returned to the caller (an SDP Cloud token may want a refresh)."""
     session = getattr(_http, "session", None) or requests.Session()
     _http.session = session
     for attempt in range(settings.max_retries + 1):
         delay = settings.backoff * 2**attempt
         try:
-            response = session.request(method, url, headers={"Authorization": f"Bearer {key}"},
-                                       timeout=settings.httpx_timeout, **kwargs)
-            if response.status_code < 400:
+            response = session.request(method, url, headers=headers, timeout=settings.httpx_timeout, **kwargs)
+            if response.status_code < 400 or response.status_code == 401:
                 return response
             retryable = response.status_code == 429 or response.status_code >= 500
             error = ApiError(api, f"HTTP {response.status_code} {response.reason}: {response.text[:200]}", retryable)
@@ -69,6 +69,85 @@ def call_api(api: str, method: str, url: str, key: str, **kwargs: Any) -> reques
         log.warning("%s failed (%s), retry %d/%d in %.0fs", api, error, attempt + 1, settings.max_retries, delay)
         time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def _refused(api: str, response: requests.Response) -> ApiError:
+    return ApiError(api, f"HTTP {response.status_code} {response.reason}: {response.text[:200]}", False)
+
+
+class ServiceDesk:
+    """A tenant's ServiceDesk Plus, spoken to as its edition's v3 API wants.
+
+    On-premises: `<sdp_url>/api/v3/...` with the technician key in the
+    `authtoken` header. Cloud (the secret holds client_id, client_secret,
+    refresh_token, portal and accounts_url): `<sdp_url>/app/<portal>/api/v3/...`
+    with `Authorization: Zoho-oauthtoken`, the access token fetched with the
+    refresh token, kept until shortly before it expires, and fetched again
+    once when SDP answers 401. Writes send JSON in the `input_data` field.
+    """
+
+    API = "servicedesk_plus"
+    _tokens: dict[str, tuple[str, float]] = {}  # client_id -> (access token, when to renew), shared by threads
+    _tokens_lock = threading.Lock()
+
+    def __init__(self, sdp_url: str, secret: str) -> None:
+        def field(name: str) -> str:
+            return read_secret(secret, name) or ""
+
+        self.sdp_url = sdp_url.rstrip("/")
+        self.client_id = field("client_id")
+        self.cloud = bool(self.client_id)
+        if self.cloud:
+            self.base = f"{self.sdp_url}/app/{field('portal')}/api/v3"
+            self.accounts_url = field("accounts_url").rstrip("/")
+            self.client_secret, self.refresh_token = field("client_secret"), field("refresh_token")
+        else:
+            self.base = f"{self.sdp_url}/api/v3"
+            self.key = field("api_key") or read_secret("sdp-credentials", "api_key") or ""
+
+    def get_request(self, ticket_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/requests/{ticket_id}").json()["request"]
+
+    def add_note(self, ticket_id: str, description: str) -> None:
+        note = {"request_note": {"description": description, "show_to_requester": False}}
+        self.call("POST", f"/requests/{ticket_id}/notes", data={"input_data": json.dumps(note)})
+
+    def download(self, content_url: str) -> bytes:
+        return self.call("GET", content_url, absolute=True).content
+
+    def call(self, method: str, path: str, absolute: bool = False, **kwargs: Any) -> requests.Response:
+        url = (self.sdp_url if absolute else self.base) + path
+        response = call_api(self.API, method, url, self.headers(), **kwargs)
+        if response.status_code == 401 and self.cloud:
+            log.info("servicedesk_plus: access token refused (401), refreshing it")
+            response = call_api(self.API, method, url, self.headers(renew=True), **kwargs)
+        if response.status_code >= 400:
+            raise _refused(self.API, response)
+        return response
+
+    def headers(self, renew: bool = False) -> dict[str, str]:
+        headers = {"Accept": "application/vnd.manageengine.sdp.v3+json"}
+        if self.cloud:
+            headers["Authorization"] = f"Zoho-oauthtoken {self.access_token(renew)}"
+        else:
+            headers["authtoken"] = self.key
+        return headers
+
+    def access_token(self, renew: bool) -> str:
+        with self._tokens_lock:
+            token, renew_at = self._tokens.get(self.client_id, ("", 0.0))
+            if token and not renew and time.time() < renew_at:
+                return token
+            response = call_api("zoho_accounts", "POST", f"{self.accounts_url}/oauth/v2/token", {}, data={
+                "refresh_token": self.refresh_token, "client_id": self.client_id,
+                "client_secret": self.client_secret, "grant_type": "refresh_token"})
+            answer = response.json() if response.status_code == 200 else {}
+            if "access_token" not in answer:
+                raise ApiError("servicedesk_plus", "the accounts server refused the refresh token: "
+                               f"{answer.get('error') or response.status_code}", False)
+            lifetime = float(answer.get("expires_in") or 3600)
+            self._tokens[self.client_id] = (answer["access_token"], time.time() + lifetime * 0.9)
+            return answer["access_token"]
 
 
 def process_job(ticket_id: str, tenant_id: str, created_at: str | None) -> str:
@@ -99,29 +178,30 @@ def process_job(ticket_id: str, tenant_id: str, created_at: str | None) -> str:
                 history = cur.fetchall()
                 cur.execute("SELECT hostname, role FROM system_inventory ORDER BY hostname")
                 inventory = cur.fetchall()
-            sdp_key = read_secret(secret or "", "api_key") or read_secret("sdp-credentials", "api_key") or ""
+            desk = ServiceDesk(sdp_url, secret or "sdp-credentials")
             with trace.span("api.servicedesk_plus.get_ticket"):
-                ticket = call_api("servicedesk_plus", "GET", f"{sdp_url}/api/v3/tickets/{ticket_id}",
-                                  sdp_key).json()["ticket"]
+                ticket = desk.get_request(ticket_id)
             for attachment in ticket.get("attachments", []):
                 # Read whole into memory, as the platform does: a huge one is a poison job.
-                content = call_api("servicedesk_plus", "GET", sdp_url + attachment["content_url"], sdp_key).content
+                content = desk.download(attachment["content_url"])
                 log.info("attachment %s: %d bytes", attachment.get("name"), len(content))
         with trace.span("llm_synthesis"):
             prompt = (f"Ticket {ticket_id}: {ticket['subject']}. {ticket.get('description', '')}\n"
                       "Similar resolved tickets: " + "; ".join(f"{t} {s} -> {r}" for t, s, r in history)
                       + "\nSystems: " + ", ".join(f"{h} ({r})" for h, r in inventory))
             with trace.span("llm.openai.completion", model="gpt-4o-mini"):
-                answer = call_api("openai", "POST", f"{OPENAI_URL}/chat/completions",
-                                  env("OPENAI_API_KEY") or read_secret("openai-credentials", "api_key") or "",
-                                  json={"model": "gpt-4o-mini", "messages": [
-                                      {"role": "system", "content": "Summarise for the service desk engineer."},
-                                      {"role": "user", "content": prompt}]}).json()
-                summary = answer["choices"][0]["message"]["content"]
+                openai_key = env("OPENAI_API_KEY") or read_secret("openai-credentials", "api_key") or ""
+                response = call_api("openai", "POST", f"{OPENAI_URL}/chat/completions",
+                                    {"Authorization": f"Bearer {openai_key}"},
+                                    json={"model": "gpt-4o-mini", "messages": [
+                                        {"role": "system", "content": "Summarise for the service desk engineer."},
+                                        {"role": "user", "content": prompt}]})
+                if response.status_code == 401:
+                    raise _refused("openai", response)
+                summary = response.json()["choices"][0]["message"]["content"]
         with trace.span("ticket_update"):
             with trace.span("api.servicedesk_plus.update_ticket"):
-                call_api("servicedesk_plus", "POST", f"{sdp_url}/api/v3/tickets/{ticket_id}/notes", sdp_key,
-                         json={"note": {"description": f"AI summary: {summary}", "show_to_requester": False}})
+                desk.add_note(ticket_id, f"AI summary: {summary}")
         status = "success"
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"

@@ -49,6 +49,12 @@ class Request:
     def json(self) -> Any:
         return json.loads(self.body or b"{}")
 
+    def form(self) -> dict[str, str]:
+        """The fields of an application/x-www-form-urlencoded body (the last of repeated ones)."""
+        if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            return {}
+        return {k: v[-1] for k, v in parse_qs(self.body.decode("utf-8", "replace")).items()}
+
     @property
     def bearer(self) -> str | None:
         value = self.headers.get("Authorization", "")

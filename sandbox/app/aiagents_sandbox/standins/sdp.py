@@ -1,36 +1,81 @@
-"""ServiceDesk Plus stand-in: tickets, work notes, bearer auth.
+"""ServiceDesk Plus stand-in: the v3 API of both editions, and Zoho's token endpoint.
 
-Valid keys are every `api_key` of the `sdp-credentials` and `tenant-*-sdp`
-secrets, re-read per request, plus keys issued through the control port
-(`POST /keys`, see common.py): those stand for the technician key an MSP
-generates in its own SDP console, which exists before the platform stores it
-(onboarding checks it first). Any ticket id
-exists (created on first read); notes are kept in memory and can be listed
-through the API or, unauthenticated, on the control port (`GET /notes`).
-A "poison" ticket (control `POST /poison`) carries a huge attachment.
+It answers as ManageEngine documents the v3 API (each rule's source is cited
+in tests/standins/test_sdp_contract.py):
+
+- the resource is `requests`: `/api/v3/requests`, `/api/v3/requests/{id}`,
+  `/api/v3/requests/{id}/notes`; Cloud prefixes the portal:
+  `/app/<portal>/api/v3/...`. There is no `tickets` resource (404, 4007);
+- on-premises authenticates with the `authtoken` header (a technician key),
+  Cloud with `Authorization: Zoho-oauthtoken <access token>`; anything else,
+  a Bearer header included, is 401 (4022);
+- writes take the form field `input_data` holding JSON; reads may pass
+  `input_data` in the query string (list_info);
+- every answer carries `response_status` (an object; a list of them on list
+  reads) with the documented status codes: 2000 success, 4002 forbidden
+  (403), 4007 not found (404), 4012 mandatory field missing (400), 4015 rate
+  limit (429), 4022 invalid key (401), 4004 internal error (500);
+- `Accept: application/vnd.manageengine.sdp.v3+json` is honoured (and
+  echoed as the Content-Type); an Accept that allows no JSON is 406;
+- the accounts server's `POST /oauth/v2/token` (grant_type=refresh_token)
+  issues access tokens that expire after OAUTH_TOKEN_SECONDS (3600, "about
+  an hour"); a refresh token or client it does not know is answered the way
+  Zoho does, HTTP 200 with `{"error": "invalid_code"}` / `invalid_client`.
+
+Valid on-premises keys are every `api_key` of the `sdp-credentials` and
+`tenant-*-sdp` secrets, re-read per request, plus keys issued through the
+control port (`POST /keys`, see common.py). Valid Cloud clients are the
+(`client_id`, `client_secret`, `refresh_token`) triples of those secrets.
+Any request id exists (created on first read); notes are kept in memory and
+can be listed through the API or, unauthenticated, on the control port
+(`GET /notes`). A "poison" request (control `POST /poison`) carries a huge
+attachment. Control `POST /tokens/expire` expires every access token issued
+so far (the token-expired fault); `DELETE /tokens` forgets them all.
 """
 from __future__ import annotations
 
+import json
+import secrets
 import threading
 import time
 from typing import Any, Callable
 
-from ..config import all_secret_values
+from ..config import SECRETS_DIR, all_secret_values, env_int
 from .common import Request, Response, StandIn
 
 SUBJECTS = ("Printer offline", "Cannot log in to VPN", "Mailbox full", "Laptop running slow",
             "Shared drive unreachable", "Password reset")
 POISON_ATTACHMENT_BYTES = 2 * 1024**3
+V3_MEDIA_TYPE = "application/vnd.manageengine.sdp.v3+json"
+ACCEPTABLE = (V3_MEDIA_TYPE, "application/json", "application/*", "*/*")
+# status -> (SDP status code, message): the on-premises v3 "Status codes" table.
+ERRORS = {400: (4012, "Value for mandatory-field is not provided"),
+          401: (4022, "Invalid API key"),
+          403: (4002, "Forbidden / User not allowed to perform the operation"),
+          404: (4007, "Invalid URL or Resource not found"),
+          406: (4000, "Not acceptable: ask for application/vnd.manageengine.sdp.v3+json"),
+          429: (4015, "API Rate Limit reached"),
+          500: (4004, "Internal Error")}
 
 
-def _ok(payload: dict[str, Any], status: int = 200) -> Response:
-    return status, {"response_status": {"status_code": 2000, "status": "success"}, **payload}, {}
+def _ok(payload: dict[str, Any], status: int = 200, listing: bool = False) -> Response:
+    state = {"status_code": 2000, "status": "success"}
+    return status, {**payload, "response_status": [state] if listing else state}, {}
 
 
-def _fail(status: int, code: int, message: str) -> Response:
-    return status, {"response_status": {"status_code": code, "status": "failed",
-                                        "messages": [{"status_code": code, "type": "failed",
-                                                      "message": message}]}}, {}
+def _fail(status: int, message: str | None = None, field: str | None = None) -> Response:
+    code, default = ERRORS.get(status, ERRORS[500])
+    detail: dict[str, Any] = {"status_code": code, "type": "failed", "message": message or default}
+    if field:
+        detail["field"] = field
+    return status, {"response_status": {"status_code": 4000, "status": "failed", "messages": [detail]}}, {}
+
+
+def _input_data(request: Request) -> Any:
+    """The JSON of the `input_data` field: from the form body on writes, the query string on reads."""
+    raw = request.form().get("input_data") if request.method in ("POST", "PUT") else None
+    raw = raw if raw is not None else request.query.get("input_data")
+    return json.loads(raw) if raw else {}
 
 
 class ServiceDeskPlus(StandIn):
@@ -42,64 +87,135 @@ class ServiceDeskPlus(StandIn):
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.poison: set[str] = set()
         self.data_lock = threading.Lock()
+        self.token_seconds = env_int("OAUTH_TOKEN_SECONDS", 3600)
+        self.access_tokens: dict[str, float] = {}  # token -> when it expires (epoch seconds)
 
     def error_body(self, status: int) -> Any:
-        messages = {401: (4001, "Invalid or expired token"), 403: (4004, "Permission denied"),
-                    429: (4029, "Too many requests")}
-        code, message = messages.get(status, (5000, "Internal server error"))
-        return _fail(status, code, message)[1]
+        return _fail(status)[1]
 
-    def ticket(self, ticket_id: str) -> dict[str, Any]:
-        with self.data_lock:
-            if ticket_id not in self.tickets:
-                digits = "".join(ch for ch in ticket_id if ch.isdigit()) or "0"
-                self.tickets[ticket_id] = {
-                    "id": ticket_id, "subject": SUBJECTS[int(digits) % len(SUBJECTS)],
-                    "description": f"User reports: {SUBJECTS[int(digits) % len(SUBJECTS)].lower()}.",
-                    "status": {"name": "Open"}, "priority": {"name": "Medium"},
-                    "created_time": {"value": str(int(time.time() * 1000))}, "attachments": []}
-            ticket = dict(self.tickets[ticket_id])
-        if ticket_id in self.poison:
-            ticket["attachments"] = [{"id": "1", "name": "memory.dmp", "size": POISON_ATTACHMENT_BYTES,
-                                      "content_url": f"/api/v3/tickets/{ticket_id}/attachments/1"}]
-        return ticket
+    def error_headers(self, status: int) -> dict[str, str]:
+        return {}  # SDP documents no Retry-After: clients must not need one
 
+    # -- the API
     def handle(self, request: Request) -> Response:
-        keys = all_secret_values("api_key", "tenant-") | all_secret_values("api_key", "sdp-credentials")
-        if not self.key_valid(request.bearer, keys):
-            return _fail(401, 4001, "Invalid or expired token")
+        if request.path == "/oauth/v2/token":
+            return self.token(request)
         parts = request.path.strip("/").split("/")
-        if parts[:3] != ["api", "v3", "tickets"]:
-            return _fail(404, 4000, "Resource not found")
-        if len(parts) == 3 and request.method == "GET":
+        cloud = parts[:1] == ["app"] and len(parts) >= 2
+        prefix = f"/app/{parts[1]}/api/v3" if cloud else "/api/v3"
+        if cloud:
+            parts = parts[2:]
+        if parts[:2] != ["api", "v3"]:
+            return _fail(404)
+        if not self.authorised(request, cloud):
+            return _fail(401, "Invalid OAuth token" if cloud else None)
+        if not any(kind in request.headers.get("Accept", "*/*") for kind in ACCEPTABLE):
+            return _fail(406)
+        status, body, headers = self.resource(request, parts[2:], prefix)
+        wanted = V3_MEDIA_TYPE if V3_MEDIA_TYPE in request.headers.get("Accept", "") else "application/json"
+        return status, body, {"Content-Type": f"{wanted};charset=UTF-8", **headers}
+
+    def authorised(self, request: Request, cloud: bool) -> bool:
+        if cloud:
+            value = request.headers.get("Authorization", "")
+            token = value[len("Zoho-oauthtoken "):].strip() if value.startswith("Zoho-oauthtoken ") else ""
+            with self.lock:
+                expires = self.access_tokens.get(token)
+            return expires is not None and time.time() < expires
+        keys = all_secret_values("api_key", "tenant-") | all_secret_values("api_key", "sdp-credentials")
+        return self.key_valid(request.headers.get("authtoken"), keys)
+
+    def resource(self, request: Request, parts: list[str], prefix: str) -> Response:
+        if parts[:1] != ["requests"]:
+            return _fail(404)
+        try:
+            data = _input_data(request)
+        except ValueError:
+            return _fail(400, "input_data is not JSON", "input_data")
+        if len(parts) == 1 and request.method == "GET":
+            rows = int((data.get("list_info") or {}).get("row_count") or 10)
             with self.data_lock:
-                ids = list(self.tickets)[-100:]
-            return _ok({"tickets": [self.ticket(i) for i in ids],
-                        "list_info": {"row_count": len(ids), "has_more_rows": False}})
-        ticket_id = parts[3] if len(parts) > 3 else ""
-        if len(parts) == 4 and request.method == "GET":
-            return _ok({"ticket": self.ticket(ticket_id)})
-        if len(parts) == 5 and parts[4] == "notes":
+                ids = list(self.tickets)[-rows:]
+            return _ok({"requests": [self.ticket(i, prefix) for i in ids],
+                        "list_info": {"row_count": len(ids), "start_index": 1, "has_more_rows": False}},
+                       listing=True)
+        ticket_id = parts[1] if len(parts) > 1 else ""
+        if len(parts) == 2 and request.method == "GET":
+            return _ok({"request": self.ticket(ticket_id, prefix)})
+        if len(parts) == 3 and parts[2] == "notes":
             if request.method == "POST":
-                note = request.json().get("note") or {}
-                if not note.get("description"):
-                    return _fail(400, 4012, "note.description is required")
+                note = data.get("request_note") if isinstance(data, dict) else None
+                if not isinstance(note, dict) or not note.get("description"):
+                    return _fail(400, "request_note.description is required", "description")
                 with self.data_lock:
                     notes = self.notes.setdefault(ticket_id, [])
                     stored = {"id": str(len(notes) + 1), "description": note["description"],
                               "show_to_requester": bool(note.get("show_to_requester", False)),
+                              "request": {"id": ticket_id},
                               "created_time": {"value": str(int(time.time() * 1000))}}
                     notes.append(stored)
-                return _ok({"note": stored}, 201)
-            with self.data_lock:
-                return _ok({"notes": list(self.notes.get(ticket_id, []))})
-        if len(parts) == 6 and parts[4] == "attachments" and ticket_id in self.poison:
+                return _ok({"request_note": stored}, 201)
+            if request.method == "GET":
+                with self.data_lock:
+                    notes = list(self.notes.get(ticket_id, []))
+                return _ok({"request_notes": notes,
+                            "list_info": {"row_count": len(notes), "start_index": 1, "has_more_rows": False}},
+                           listing=True)
+        if (len(parts) == 5 and parts[2] == "attachments" and parts[4] == "download"
+                and ticket_id in self.poison):
             # Streamed as one huge body: a client that reads it into memory dies.
             # Healing the poison (DELETE /poison) ends the streams in flight too,
             # so no worker is killed by it after `sandbox heal poison-job`.
             return 200, _Stream(POISON_ATTACHMENT_BYTES, alive=lambda: ticket_id in self.poison), \
                 {"Content-Type": "application/octet-stream"}
-        return _fail(404, 4000, "Resource not found")
+        return _fail(404)
+
+    def ticket(self, ticket_id: str, prefix: str) -> dict[str, Any]:
+        with self.data_lock:
+            if ticket_id not in self.tickets:
+                digits = "".join(ch for ch in ticket_id if ch.isdigit()) or "0"
+                subject = SUBJECTS[int(digits) % len(SUBJECTS)]
+                self.tickets[ticket_id] = {
+                    "id": ticket_id, "subject": subject, "description": f"User reports: {subject.lower()}.",
+                    "status": {"name": "Open"}, "priority": {"name": "Medium"},
+                    "created_time": {"value": str(int(time.time() * 1000))}, "attachments": []}
+            ticket = dict(self.tickets[ticket_id])
+        if ticket_id in self.poison:
+            ticket["attachments"] = [{"id": "1", "name": "memory.dmp", "size": POISON_ATTACHMENT_BYTES,
+                                      "content_url": f"{prefix}/requests/{ticket_id}/attachments/1/download"}]
+        return ticket
+
+    # -- Zoho's accounts server
+    def token(self, request: Request) -> Response:
+        if request.method != "POST":
+            return 405, {"error": "method not allowed"}, {}
+        fields = {**request.query, **request.form()}
+        if fields.get("grant_type") != "refresh_token":
+            return 200, {"error": "unsupported_grant_type"}, {}
+        clients = self.cloud_clients()
+        known = clients.get(fields.get("client_id", ""))
+        if known is None or not secrets.compare_digest(known[0], fields.get("client_secret", "")):
+            return 200, {"error": "invalid_client"}, {}
+        if fields.get("refresh_token", "") not in known[1]:
+            return 200, {"error": "invalid_code"}, {}
+        token = "1000." + secrets.token_hex(16) + "." + secrets.token_hex(16)
+        with self.lock:
+            self.access_tokens[token] = time.time() + self.token_seconds
+        return 200, {"access_token": token, "api_domain": f"http://{request.headers.get('Host', '')}",
+                     "token_type": "Bearer", "expires_in": self.token_seconds}, {}
+
+    @staticmethod
+    def cloud_clients() -> dict[str, tuple[str, set[str]]]:
+        """client_id -> (client_secret, its refresh tokens), from every SDP secret holding a Cloud client."""
+        clients: dict[str, tuple[str, set[str]]] = {}
+        if SECRETS_DIR.is_dir():
+            for folder in [*SECRETS_DIR.glob("tenant-*-sdp"), SECRETS_DIR / "sdp-credentials"]:
+                read = {name: (folder / name).read_text().strip() if (folder / name).is_file() else ""
+                        for name in ("client_id", "client_secret", "refresh_token")}
+                if all(read.values()):
+                    secret, tokens = clients.get(read["client_id"], (read["client_secret"], set()))
+                    clients[read["client_id"]] = (secret, tokens | {read["refresh_token"]})
+        return clients
 
     def control(self, request: Request) -> Response | None:
         if request.path == "/notes":
@@ -113,6 +229,14 @@ class ServiceDeskPlus(StandIn):
                 elif request.method == "DELETE":
                     self.poison.clear()
                 return 200, {"poison": sorted(self.poison)}, {}
+        if request.path == "/tokens/expire" and request.method == "POST":
+            with self.lock:
+                self.access_tokens = dict.fromkeys(self.access_tokens, 0.0)
+                return 200, {"expired": len(self.access_tokens)}, {}
+        if request.path == "/tokens" and request.method == "DELETE":
+            with self.lock:
+                self.access_tokens.clear()
+            return 200, {"tokens": 0}, {}
         return None
 
 
