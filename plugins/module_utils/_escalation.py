@@ -49,6 +49,13 @@ RULES: dict[str, tuple[bool, str]] = {
     "api_rate_limited": (False, "Quota/capacity review within 1 hour (medium) if it recurs."),
     "api_auth_invalid": (True, "Every job fails: rotate the credential now."),
     "api_forbidden": (False, "Fix the API key's permissions at the provider."),
+    "api_quota_exhausted": (True, "Out of quota or credit: every LLM call fails until billing acts - escalate to "
+                                  "the owner of the provider account now; retrying and pausing intake do not help."),
+    "api_key_scopes_missing": (True, "Every call the key may not make fails: fix the key's scopes at the provider."),
+    "api_source_not_allowed": (True, "Every call fails: add the workers' egress address to the provider's allowlist "
+                                     "(platform team)."),
+    "api_region_unsupported": (True, "The provider refuses the workers' region: platform team to route egress "
+                                     "through a supported one."),
     "sdp_token_expired": (False, "Refresh the ServiceDesk Plus Cloud access token (the refresh token is good); "
                                  "if it recurs, fix where the platform renews it. Nothing to rotate."),
 }

@@ -13,6 +13,7 @@ not five. Credentials are masked by the module (_redact.RunbookModule).
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -52,6 +53,20 @@ CLASSES = {
     "unreachable": ("api_unreachable", "high", "cannot be reached",
                     "Network, firewall or TLS problem (the summary says which): check DNS, egress and certificates "
                     "from the workers; escalate to the platform team within 2 h."),
+    # OpenAI's errors that share a status with others and need other remedies (its error-codes guide).
+    "quota_exhausted": ("api_quota_exhausted", "high", "refuses for lack of quota or credit (429 insufficient_quota)",
+                        "Not a rate limit: retrying, backing off and pausing intake do not help. Escalate to whoever "
+                        "owns the provider's billing (add credit or raise the spend limit); jobs fail until then."),
+    "key_scopes_missing": ("api_key_scopes_missing", "high", "accepts the key but it lacks a permission (401)",
+                           "Give the key the scopes the workers need (model.request for chat completions) at the "
+                           "provider, or use an unrestricted key; a new key with the same restrictions will not help."),
+    "source_not_allowed": ("api_source_not_allowed", "high", "refuses our source address (401 IP not authorized)",
+                           "Add the workers' egress address to the project's IP allowlist at the provider, or send "
+                           "from an allowed address; the key itself is fine."),
+    "region_unsupported": ("api_region_unsupported", "high",
+                           "refuses our country or region (403 unsupported_country_region_territory)",
+                           "Not a key permission: the provider serves no requests from where the workers egress. "
+                           "Route their traffic through a supported region."),
     "unexpected_status": ("api_unexpected_status", "medium", "answers with an unexpected status",
                           "Compare the endpoint and API version with the provider's documentation."),
 }
@@ -99,6 +114,11 @@ def prepare(endpoint: dict[str, Any]) -> _http.Prepared:
         if problem:
             raise _http.HttpInputError("bearer_token", problem)
         url, headers, sdp = endpoint["url"], request_headers(endpoint), endpoint.get("sdp")
+        if endpoint.get("openai") is not None:
+            url = _http.join_url(url, "/models")
+            for name, header in (("organization", "OpenAI-Organization"), ("project", "OpenAI-Project")):
+                if endpoint["openai"].get(name):
+                    headers[header] = endpoint["openai"][name]
         if sdp:
             method = (endpoint.get("method") or "GET").upper()
             query = {"input_data": {"list_info": {"row_count": 1}}} if method == "GET" else None
@@ -146,7 +166,8 @@ def probe(endpoint: dict[str, Any], prepared: _http.Prepared, timeout: float) ->
     """One request, timed phase by phase; never raises for network trouble."""
     result: dict[str, Any] = {"name": endpoint["name"], "url": prepared.shown, "status": None,
                               "timings": dict.fromkeys(_http.PHASES), "error": None, "detail": None,
-                              "retry_after": None, "token_refreshed": None, "token_expired": None}
+                              "retry_after": None, "token_refreshed": None, "token_expired": None,
+                              "provider_error": None, "rate_limit": None, "proved": None}
     sdp = endpoint.get("sdp")
     try:
         if sdp and sdp["edition"] == "cloud":
@@ -160,7 +181,56 @@ def probe(endpoint: dict[str, Any], prepared: _http.Prepared, timeout: float) ->
         result.update(error="refresh_refused", detail=str(exc))
         return result
     result.update(status=response.status, retry_after=response.header("Retry-After"), timings=response.timings)
+    if endpoint.get("openai") is not None:
+        result.update(openai_answer(response))
     return result
+
+
+RATE_LIMIT_HEADERS = ("limit-requests", "remaining-requests", "reset-requests",
+                      "limit-tokens", "remaining-tokens", "reset-tokens")
+QUOTA_CODES = {"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached",
+               "billing_not_active", "access_terminated"}
+OPENAI_PROVED = "the key may list models (GET /models); that does not prove it may create chat completions"
+
+
+def openai_answer(response: _http.Response) -> dict[str, Any]:
+    """What an OpenAI answer says beyond its status: the error's type and code (and the start of its
+    message), the rate-limit headers, and what a successful probe proves."""
+    limits = {name.replace("-", "_"): response.header(f"x-ratelimit-{name}") for name in RATE_LIMIT_HEADERS}
+    error = None
+    if response.status >= 400:
+        try:
+            document = json.loads(response.body)
+        except (ValueError, RecursionError):
+            document = None
+        found = document.get("error") if isinstance(document, dict) else None
+        if isinstance(found, dict):
+            error = {key: found.get(key) if isinstance(found.get(key), str) else None for key in ("type", "code")}
+            message = found.get("message")
+            error["message"] = _printable(message[:300]) if isinstance(message, str) else None
+    return {"provider_error": error, "rate_limit": limits if any(limits.values()) else None,
+            "proved": OPENAI_PROVED if response.status == 200 else None}
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def openai_class(status: int | None, error: dict[str, Any] | None) -> str | None:
+    """The OpenAI-specific classification of an error answer, or None for the generic one."""
+    if not error:
+        return None
+    words = {error.get("type"), error.get("code")}
+    message = (error.get("message") or "").lower()
+    if status == 429 and words & QUOTA_CODES:
+        return "quota_exhausted"
+    if status == 401 and "missing scopes" in message:
+        return "key_scopes_missing"
+    if status == 401 and ("ip_not_authorized" in words or "ip not authorized" in message or "allowlist" in message):
+        return "source_not_allowed"
+    if status == 403 and ("unsupported_country_region_territory" in words or "not supported" in message):
+        return "region_unsupported"
+    return None
 
 
 def _probe_cloud(endpoint: dict[str, Any], sdp: dict[str, Any], prepared: _http.Prepared, timeout: float,
@@ -202,6 +272,9 @@ def probe_all(endpoints: list[dict[str, Any]], timeout: float, slow_seconds: flo
         result["classification"] = classify(result["status"], result["timings"]["total"], result["error"],
                                             endpoint.get("expected_status") or [200], slow_seconds,
                                             timeout_seconds, bool(result["token_expired"]))
+        if endpoint.get("openai") is not None:
+            result["classification"] = (openai_class(result["status"], result.get("provider_error"))
+                                        or result["classification"])
     return results
 
 
@@ -223,7 +296,16 @@ def probe_findings(results: list[dict[str, Any]], slow_seconds: float, timeout_s
             summary += f": {result['detail']}"
         if kind == "rate_limited" and result["retry_after"]:
             summary += f"; Retry-After {result['retry_after']} s"
-        evidence = {key: result[key] for key in ("name", "url", "status", "timings", "error", "detail", "retry_after",
-                                                 "token_refreshed")}
+        limits = result.get("rate_limit") or {}
+        if kind == "rate_limited" and limits:
+            summary += (f"; {limits.get('remaining_requests')} of {limits.get('limit_requests')} requests left "
+                        f"(reset in {limits.get('reset_requests')}), {limits.get('remaining_tokens')} of "
+                        f"{limits.get('limit_tokens')} tokens left (reset in {limits.get('reset_tokens')})")
+        if result.get("provider_error") and kind not in ("rate_limited",):
+            said = result["provider_error"]
+            summary += f" [{said.get('code') or said.get('type')}]"
+        evidence = {key: result.get(key) for key in ("name", "url", "status", "timings", "error", "detail",
+                                                     "retry_after", "token_refreshed", "provider_error",
+                                                     "rate_limit", "proved")}
         found.append(finding(finding_id, severity, summary, evidence, resolution))
     return found

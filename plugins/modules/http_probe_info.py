@@ -131,6 +131,28 @@ options:
             description: The v3 resource to read, under C(api/v3).
             type: str
             default: requests
+      openai:
+        description:
+          - Probe the OpenAI API as documented. O(endpoints[].url) is then the API's base (V(https://api.openai.com/v1)),
+            the probe lists the models (C(GET /models)) with the bearer key, and an error is read by its type and
+            code, not its status alone - C(api_quota_exhausted) (429 C(insufficient_quota), where retrying does not
+            help, billing must act) apart from C(api_rate_limited) (429 C(rate_limit_exceeded)),
+            C(api_key_scopes_missing) and C(api_source_not_allowed) (401 for a restricted key or an address off
+            the allowlist) apart from C(api_auth_invalid) (401 incorrect key), and C(api_region_unsupported)
+            (403) apart from C(api_forbidden).
+          - The rate-limit headers (C(x-ratelimit-limit|remaining|reset-requests|tokens)) are returned and
+            summarised in a rate-limit finding, whether or not the answer carries C(Retry-After).
+          - A successful probe proves the key may list models, not that it may create chat completions; the
+            result's C(proved) says so.
+          - Give V({}) for no further settings.
+        type: dict
+        suboptions:
+          organization:
+            description: Sent as C(OpenAI-Organization).
+            type: str
+          project:
+            description: Sent as C(OpenAI-Project).
+            type: str
   timeout:
     description:
       - Seconds for each probe's whole request, from DNS to the last byte of the answer (they run concurrently),
@@ -165,8 +187,9 @@ EXAMPLES = r"""
           portal: globexit
           secret_dir: /run/secrets/aiagents/tenant-globex-sdp
       - name: OpenAI
-        url: https://api.openai.example/v1/models
+        url: https://api.openai.example/v1
         bearer_token_file: /run/secrets/aiagents/openai-credentials/api_key
+        openai: {}
   register: probes
 
 - name: Show where the time went
@@ -179,6 +202,8 @@ RETURN = r"""
 probes:
   description:
     - One result per endpoint, in the order given.
+    - For OpenAI (O(endpoints[].openai)), C(provider_error) holds the error's C(type), C(code) and the start of its
+      C(message), C(rate_limit) the C(x-ratelimit-*) headers, and C(proved) what a successful probe proves.
     - For ServiceDesk Plus Cloud, C(token_refreshed) says whether a fresh access token was obtained and
       C(token_expired) whether the stored one was refused and a fresh one accepted (null for other endpoints).
   returned: always
@@ -220,6 +245,7 @@ ENDPOINT_SPEC = {
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
     "sdp": {"type": "dict", "options": _sdp.SPEC},
+    "openai": {"type": "dict", "options": {"organization": {"type": "str"}, "project": {"type": "str"}}},
 }
 
 

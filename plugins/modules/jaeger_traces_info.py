@@ -11,7 +11,7 @@ module: jaeger_traces_info
 short_description: Find where the platform's enhancements spend their time, from Jaeger's HTTP API
 version_added: 1.0.0
 description:
-  - Searches Jaeger's query API (C(/api/traces)) by service, tags (for example C(slow_trace=true), C(tenant_id),
+  - Searches Jaeger's query API (Jaeger v2's C(/api/v3/traces), or the legacy C(/api/traces)) by service, tags (for example C(slow_trace=true), C(tenant_id),
     C(ticket_id)), minimum duration and lookback, and summarises the traces found - the slowest ones, the
     bottleneck stage of each (C(context_gathering), C(llm_synthesis), C(ticket_update)), traces that never reached
     C(ticket_update) (the worker died mid-job), and API spans slower than expected.
@@ -66,6 +66,17 @@ options:
     description: Verify Jaeger's TLS certificate.
     type: bool
     default: true
+  api:
+    description:
+      - Which query API to search. V(v3) is Jaeger v2's C(/api/v3/traces) (OTLP answers); V(legacy) the
+        C(/api/traces) the Jaeger UI has used, which newer releases drop; V(auto) asks C(/api/v3) first and the
+        legacy API when this Jaeger does not serve it (its 404 is not Jaeger's own error).
+      - Either way the search covers O(lookback) back from now (sent as a start and end time - the query APIs have
+        no lookback parameter), O(min_duration) is sent in Go's syntax, and O(tags) values are matched as exact
+        strings (a boolean as V(true) or V(false)).
+    type: str
+    choices: [auto, v3, legacy]
+    default: auto
 extends_documentation_fragment:
   - aiagents.runbooks.attributes.info
 """
@@ -87,6 +98,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+api:
+  description: The query API that answered (V(v3) or V(legacy)); null when Jaeger could not be searched.
+  returned: always
+  type: str
+  sample: v3
 traces_examined:
   description: Traces returned by the search.
   returned: always
@@ -126,7 +142,6 @@ findings:
             "evidence": {}, "resolution": "Follow the worker_failures runbook...", "runbook": "worker_failures"}]
 """
 
-import json
 from collections import Counter
 
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _http, _jaeger
@@ -148,6 +163,7 @@ def main() -> None:
             "api_span_limits": {"type": "dict", "default": dict(_jaeger.API_SPAN_LIMITS)},
             "timeout": {"type": "float", "default": 10},
             "validate_certs": {"type": "bool", "default": True},
+            "api": {"type": "str", "choices": list(_jaeger.APIS), "default": "auto"},
         },
         supports_check_mode=True,
     )
@@ -159,16 +175,14 @@ def main() -> None:
         _http.prepare(params["url"], validate_certs=params["validate_certs"])  # before anything is sent
     except _http.HttpInputError as exc:
         module.fail_json(msg=f"search traces: {exc}")
-    query = {"service": params["service"], "lookback": params["lookback"], "limit": params["limit"]}
-    if params["tags"]:
-        query["tags"] = json.dumps({key: str(value) for key, value in params["tags"].items()})
-    if params["min_duration"]:
-        query["minDuration"] = params["min_duration"]
+    query = {"service": params["service"], "lookback": params["lookback"], "limit": params["limit"],
+             "tags": params["tags"], "min_duration": params["min_duration"]}
     limits = {**_jaeger.API_SPAN_LIMITS, **{k: float(v) for k, v in params["api_span_limits"].items()}}
     try:
-        traces = _jaeger.search(params["url"], query, params["timeout"], params["validate_certs"])
+        traces, api = _jaeger.search(params["url"], query, params["timeout"], params["validate_certs"], params["api"])
     except RunbookError as exc:
         module.exit_json(changed=False, traces_examined=0, slowest=[], bottlenecks={}, incomplete=[], slow_api_spans=[],
+                         api=None,
                          findings=[finding("jaeger_unreachable", "medium", str(exc), {"jaeger": redact_url(params["url"])},
                                            "Traces are unavailable: judge from metrics and logs; restore Jaeger.")])
     summaries = [_jaeger.summarise(trace, params["slow_seconds"]) for trace in traces]
@@ -176,6 +190,7 @@ def main() -> None:
     slowest = sorted(summaries, key=lambda item: -item["duration_seconds"])[:10]
     module.exit_json(
         changed=False,
+        api=api,
         traces_examined=len(summaries),
         slowest=slowest,
         bottlenecks=dict(Counter(item["bottleneck"] for item in summaries if item["slow"] and item["bottleneck"])),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -58,10 +59,11 @@ def call_api(api: str, method: str, url: str, headers: dict[str, str], **kwargs:
             response = session.request(method, url, headers=headers, timeout=settings.httpx_timeout, **kwargs)
             if response.status_code < 400 or response.status_code == 401:
                 return response
-            retryable = response.status_code == 429 or response.status_code >= 500
+            # Out of quota or credit is a 429 too, but no wait mends it: never retried.
+            retryable = (response.status_code == 429 and not out_of_quota(response)) or response.status_code >= 500
             error = ApiError(api, f"HTTP {response.status_code} {response.reason}: {response.text[:200]}", retryable)
-            if response.status_code == 429 and response.headers.get("Retry-After", "").isdigit():
-                delay = min(float(response.headers["Retry-After"]), delay * 4)
+            if response.status_code == 429:
+                delay = min(retry_delay(response.headers) or delay, delay * 4)
         except (requests.ConnectionError, requests.Timeout) as exc:
             error = ApiError(api, f"{type(exc).__name__}: {exc}", True)
         if not error.retryable or attempt == settings.max_retries:
@@ -69,6 +71,30 @@ def call_api(api: str, method: str, url: str, headers: dict[str, str], **kwargs:
         log.warning("%s failed (%s), retry %d/%d in %.0fs", api, error, attempt + 1, settings.max_retries, delay)
         time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+QUOTA_ERRORS = {"insufficient_quota", "credit_balance_exhausted"}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def out_of_quota(response: requests.Response) -> bool:
+    """OpenAI's 429 for exhausted quota or credit (its type or its code says so), not a rate limit."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and bool({error.get("type"), error.get("code")} & QUOTA_ERRORS)
+
+
+def retry_delay(headers: Any) -> float | None:
+    """Seconds to wait after a 429: Retry-After when sent, else the latest x-ratelimit reset (`6m0s`, `120ms`)."""
+    if headers.get("Retry-After", "").isdigit():
+        return float(headers["Retry-After"])
+    resets = [sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION.findall(value))
+              for value in (headers.get("x-ratelimit-reset-requests"), headers.get("x-ratelimit-reset-tokens"))
+              if value and _DURATION.findall(value)]
+    return max(resets) if resets else None
 
 
 def _refused(api: str, response: requests.Response) -> ApiError:

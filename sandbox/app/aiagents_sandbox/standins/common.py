@@ -4,6 +4,9 @@ run time through a control server on a separate port.
 Faults (POST /faults on the control port, DELETE /faults to heal):
   latency_ms  added before every answer
   status      answer every request with this status (401/403/429/5xx)
+  code        which of the provider's errors of that status (e.g. OpenAI's
+              429 `insufficient_quota` rather than `rate_limit_exceeded`)
+  retry_after false: a 429 that would carry Retry-After leaves it out
   hang        accept, read the request, never answer (until healed)
   refuse      close the listening socket: clients get "connection refused"
 
@@ -32,6 +35,8 @@ log = logging.getLogger("standin")
 class Faults:
     latency_ms: int = 0
     status: int = 0
+    code: str = ""
+    retry_after: bool = True
     hang: bool = False
     refuse: bool = False
 
@@ -90,10 +95,10 @@ class StandIn:
     def handle(self, request: Request) -> Response:
         raise NotImplementedError
 
-    def error_body(self, status: int) -> Any:
+    def error_body(self, status: int, code: str = "") -> Any:
         return {"error": f"HTTP {status}"}
 
-    def error_headers(self, status: int) -> dict[str, str]:
+    def error_headers(self, status: int, code: str = "") -> dict[str, str]:
         return {"Retry-After": "20"} if status == 429 else {}
 
     def control(self, request: Request) -> Response | None:
@@ -149,8 +154,8 @@ class StandIn:
                     if faults.latency_ms:
                         time.sleep(faults.latency_ms / 1000)
                     if faults.status:
-                        self._reply(faults.status, standin.error_body(faults.status),
-                                    standin.error_headers(faults.status))
+                        self._reply(faults.status, standin.error_body(faults.status, faults.code),
+                                    standin.error_headers(faults.status, faults.code))
                         return
                 try:
                     status, body, headers = route(request)

@@ -90,10 +90,10 @@ class ServiceDeskPlus(StandIn):
         self.token_seconds = env_int("OAUTH_TOKEN_SECONDS", 3600)
         self.access_tokens: dict[str, float] = {}  # token -> when it expires (epoch seconds)
 
-    def error_body(self, status: int) -> Any:
+    def error_body(self, status: int, code: str = "") -> Any:
         return _fail(status)[1]
 
-    def error_headers(self, status: int) -> dict[str, str]:
+    def error_headers(self, status: int, code: str = "") -> dict[str, str]:
         return {}  # SDP documents no Retry-After: clients must not need one
 
     # -- the API

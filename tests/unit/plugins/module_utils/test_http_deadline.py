@@ -63,7 +63,7 @@ def test_jaeger_search_ends_at_the_timeout(server):
     with server() as slow:
         started = time.monotonic()
         with pytest.raises(RunbookError) as caught:
-            _jaeger.search(f"http://127.0.0.1:{slow.port}", {"service": "ai-agents-worker"}, TIMEOUT, True)
+            _jaeger.search(f"http://127.0.0.1:{slow.port}", {"service": "ai-agents-worker", "lookback": "1h", "limit": 10}, TIMEOUT, True)
         elapsed = time.monotonic() - started
     assert str(caught.value) == f"search traces in jaeger at http://127.0.0.1:{slow.port}: no complete answer within 2 s"
     assert elapsed <= BOUND, elapsed
