@@ -164,7 +164,9 @@ def tenant_id_error(tenant_id):
 def onboarding_input_errors(inputs, allow_http_loopback=False):
     """One clear message per invalid onboarding input (an empty list when all are valid).
 
-    `inputs` holds tenant_id, name, sdp_url, sdp_api_key and webhook_secret. Secrets
+    `inputs` holds tenant_id, name, sdp_url, sdp_edition (on_premises, the default, or cloud),
+    webhook_secret, and the edition's credentials: sdp_api_key on premises; sdp_portal,
+    sdp_accounts_url, sdp_client_id, sdp_client_secret and sdp_refresh_token on Cloud. Secrets
     are judged by length only and never quoted back."""
     errors = []
     problem = tenant_id_error(inputs.get("tenant_id"))
@@ -175,29 +177,56 @@ def onboarding_input_errors(inputs, allow_http_loopback=False):
         errors.append("name (the customer's display name) is required")
     elif len(name) > 200:
         errors.append(f"name is {len(name)} characters long; at most 200 are allowed")
-    url = str(inputs.get("sdp_url") or "")
-    parts = urlsplit(url)
-    try:
-        host = parts.hostname
-    except ValueError:
-        host = None
-    if not url:
-        errors.append("sdp_url is required (https://<customer>.sdpondemand.com or the customer's SDP)")
-    elif parts.scheme not in ("https", "http") or not host or parts.username or parts.password \
-            or parts.query or parts.fragment:
-        errors.append(f"sdp_url {url!r} is not a plain https URL with a host (no credentials, query or fragment)")
-    elif parts.scheme == "http" and not (allow_http_loopback and _is_loopback(host)):
-        errors.append(f"sdp_url {url!r} must use https: the API key would travel in clear text")
-    for key, label in (("sdp_api_key", "SDP API key"), ("webhook_secret", "webhook secret")):
+    errors += _https_errors("sdp_url", str(inputs.get("sdp_url") or ""),
+                            "https://sdpondemand.manageengine.com for Cloud, or the customer's own SDP",
+                            allow_http_loopback)
+    edition = str(inputs.get("sdp_edition") or "on_premises")
+    if edition not in SDP_EDITIONS:
+        errors.append(f"sdp_edition {edition!r} is not one of {', '.join(SDP_EDITIONS)}")
+        edition = None
+    credentials = [("sdp_api_key", "SDP API key")] if edition == "on_premises" else \
+        [("sdp_client_id", "SDP Cloud client id"), ("sdp_client_secret", "SDP Cloud client secret"),
+         ("sdp_refresh_token", "SDP Cloud refresh token")] if edition == "cloud" else []
+    if edition == "cloud":
+        portal = str(inputs.get("sdp_portal") or "")
+        if not PORTAL_NAME.match(portal):
+            errors.append(f"sdp_portal {portal!r} must be the Cloud portal's name, the <portal> of "
+                          "https://sdpondemand.manageengine.com/app/<portal>/ (letters, digits, - and _)")
+        errors += _https_errors("sdp_accounts_url", str(inputs.get("sdp_accounts_url") or ""),
+                                "the accounts server of the portal's data centre (https://accounts.zoho.com)",
+                                allow_http_loopback)
+    for key, label in credentials + [("webhook_secret", "webhook secret")]:
         value = inputs.get(key)
         if value is None or str(value) == "":
-            errors.append(f"the {label} is missing: give it from a vault file (-e @tenant.vault.yml) or at the prompt")
+            errors.append(f"the {label} is missing: give it from a vault file (-e @tenant.vault.yml)"
+                          + (" or at the prompt" if key in ("sdp_api_key", "webhook_secret") else ""))
         elif key == "webhook_secret" and len(str(value)) < MIN_SECRET_LENGTH:
             errors.append(f"the {label} is {len(str(value))} characters long; at least {MIN_SECRET_LENGTH} are "
                           "required (openssl rand -hex 32)")
         elif any(ch.isspace() for ch in str(value)):
             errors.append(f"the {label} contains whitespace; paste it without spaces or line breaks")
     return errors
+
+
+SDP_EDITIONS = ("on_premises", "cloud")
+PORTAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+def _https_errors(option, url, what, allow_http_loopback):
+    """Why `url` cannot be this https endpoint (an empty list when it can)."""
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if not url:
+        return [f"{option} is required ({what})"]
+    if parts.scheme not in ("https", "http") or not host or parts.username or parts.password \
+            or parts.query or parts.fragment:
+        return [f"{option} {url!r} is not a plain https URL with a host (no credentials, query or fragment)"]
+    if parts.scheme == "http" and not (allow_http_loopback and _is_loopback(host)):
+        return [f"{option} {url!r} must use https: credentials would travel in clear text"]
+    return []
 
 
 def secret_matches(stat_results, data):

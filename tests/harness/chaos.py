@@ -32,6 +32,13 @@ ANSWERS = {
          "startTime": 1_795_000_000_000_000, "duration": 45_000_000, "tags": [], "processID": "p1"}],
         "processes": {"p1": {"serviceName": "ai-agents-worker", "tags": []}}}], "errors": None}),
     "jaeger-errors": (200, {"data": None, "errors": [{"code": 500, "msg": "backend down"}]}),
+    # Jaeger v2's /api/v3/traces: OTLP spans in a result envelope, times in nanoseconds as strings.
+    "jaeger-v3": (200, {"result": {"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "ai-agents-worker"}}]},
+        "scopeSpans": [{"scope": {}, "spans": [
+            {"traceId": "t1", "spanId": "s1", "name": "llm.openai.completion", "kind": 1,
+             "startTimeUnixNano": "1795000000000000000", "endTimeUnixNano": "1795000045000000000",
+             "attributes": [], "status": {}}]}]}]}}),
     "wrong-shape": (200, {"data": "surprise", "status": "success"}),
     "list": (200, [1, 2, 3]),
     "not-json": (200, "<html>maintenance</html>"),
@@ -80,7 +87,8 @@ class ChaosServer:
 
 # The answer each real API gives on its own path (first matching prefix).
 _PATHS = (("/api/v1/query_range", "prometheus-matrix"), ("/api/v1/alerts", "prometheus-alerts"),
-          ("/api/v1/rules", "prometheus-rules"), ("/api/v1/", "prometheus"), ("/api/traces", "jaeger"),
+          ("/api/v1/rules", "prometheus-rules"), ("/api/v1/", "prometheus"), ("/api/v3/traces", "jaeger-v3"),
+          ("/api/traces", "jaeger"),
           ("/webhook", "accepted"))
 
 

@@ -168,6 +168,11 @@ class Sandbox:
         data = requests.get(f"http://127.0.0.1:{self.env['SDP_CONTROL_PORT']}/notes", timeout=10).json()
         return data["notes"].get(ticket_id, [])
 
+    def note_editions(self, ticket_id: str) -> list[str]:
+        """Which ServiceDesk Plus edition's API (on_premises, cloud) wrote each of the ticket's notes."""
+        data = requests.get(f"http://127.0.0.1:{self.env['SDP_CONTROL_PORT']}/notes", timeout=10).json()
+        return data["editions"].get(ticket_id, [])
+
 
 def bring_up(box: Sandbox, needs: str, up_timeout: float) -> bool:
     """A session's sandbox: used as it is when healthy, else brought up through

@@ -101,7 +101,7 @@ def test_onboard_prove_rerun_and_roll_back_exactly(clean, run_playbook, inputs, 
                        "Configure the tenant (SDP URL, credentials secret)",
                        "Send a signed test webhook, as ServiceDesk Plus will", "Mark the tenant active"]
     steps = {step["name"].split(" : ", 1)[-1] for step in onboarded["steps"]}
-    assert steps >= {"Check ServiceDesk Plus answers with this API key", "Wait for a worker to process the test job",
+    assert steps >= {"Check ServiceDesk Plus answers with these credentials", "Wait for a worker to process the test job",
                      "Prove the tenant sees no other tenant's rows", "Wait for the tenant's metric in Prometheus"}
     assert sandbox.sql("SELECT name, sdp_url, sdp_credentials_secret, status FROM tenants WHERE tenant_id = %s",
                        (TENANT,)) == [("Onboard Test MSP", sandbox.url("sdp"), f"tenant-{TENANT}-sdp", "active")]
@@ -149,6 +149,50 @@ def test_onboard_prove_rerun_and_roll_back_exactly(clean, run_playbook, inputs, 
         for where, text in (("playbook output", first.stdout + second.stdout + verified.stdout + rolled.stdout),
                             ("reports", reports), ("container logs", logs)):
             assert secret not in text, f"a credential leaked into the {where}"
+
+
+CLOUD_TENANT = "onboard-cloud-msp"
+
+
+def test_a_cloud_tenant_is_proved_the_cloud_way_and_rolled_back(healed, run_playbook, tmp_path):
+    """ServiceDesk Plus Cloud: the OAuth client goes into the secret (no technician key), the probe and
+    the worker log in with Zoho access tokens at /app/<portal>/, and rollback removes every key."""
+    sandbox = healed
+    client_file = tmp_path / "client.json"
+    sandbox.cli("issue-client", str(client_file))
+    client = json.loads(client_file.read_text())
+    ticket = f"ONBOARD-{secrets.token_hex(3)}"
+    inputs = {"tenant_onboarding_tenant_id": CLOUD_TENANT, "tenant_onboarding_name": "Onboard Cloud MSP",
+              "tenant_onboarding_sdp_url": sandbox.url("sdp"), "tenant_onboarding_sdp_edition": "cloud",
+              "tenant_onboarding_sdp_portal": "onboardcloud", "tenant_onboarding_sdp_accounts_url": sandbox.url("sdp"),
+              "tenant_onboarding_sdp_client_id": client["client_id"],
+              "tenant_onboarding_sdp_client_secret": client["client_secret"],
+              "tenant_onboarding_sdp_refresh_token": client["refresh_token"],
+              "tenant_onboarding_webhook_secret": secrets.token_hex(32), "tenant_onboarding_test_ticket_id": ticket,
+              "runbooks_report_dir": str(tmp_path)}
+    rollback = {"tenant_onboarding_tenant_id": CLOUD_TENANT, "tenant_onboarding_test_ticket_id": ticket,
+                "runbooks_report_dir": str(tmp_path)}
+    before = snapshot(sandbox)
+    try:
+        wrong = run_playbook(PLAYBOOK, {**inputs, "tenant_onboarding_sdp_refresh_token": "1000.not.granted"})
+        assert wrong.rc != 0 and "refused the refresh token (invalid_code)" in wrong.stdout
+        assert snapshot(sandbox) == before
+
+        first = run_playbook(PLAYBOOK, inputs, verbosity=3)
+        assert first.rc == 0, first.stdout[-4000:]
+        assert report(tmp_path)["result"] == "succeeded"
+        secret_dir = sandbox.root / "secrets" / f"tenant-{CLOUD_TENANT}-sdp"
+        assert sorted(path.name for path in secret_dir.iterdir()) == [
+            "accounts_url", "client_id", "client_secret", "portal", "refresh_token", "webhook_secret"]
+        assert sandbox.sql("SELECT status FROM enhancement_history WHERE tenant_id = %s AND ticket_id = %s",
+                           (CLOUD_TENANT, ticket)) == [("success",)]
+        assert sandbox.note_editions(ticket) == ["cloud"]  # the worker wrote its note through the Cloud API
+        for secret in (client["client_secret"], client["refresh_token"], inputs["tenant_onboarding_webhook_secret"]):
+            assert secret not in first.stdout + wrong.stdout
+    finally:
+        rolled = run_playbook(PLAYBOOK, {**rollback, "tenant_onboarding_rollback_force": True}, tags="rollback")
+    assert rolled.rc == 0, rolled.stdout[-3000:]
+    assert snapshot(sandbox) == before
 
 
 BAD_INPUTS = [

@@ -25,7 +25,8 @@ in tests/standins/test_sdp_contract.py):
 Valid on-premises keys are every `api_key` of the `sdp-credentials` and
 `tenant-*-sdp` secrets, re-read per request, plus keys issued through the
 control port (`POST /keys`, see common.py). Valid Cloud clients are the
-(`client_id`, `client_secret`, `refresh_token`) triples of those secrets.
+(`client_id`, `client_secret`, `refresh_token`) triples of those secrets, plus
+clients registered through the control port (`POST /clients`).
 Any request id exists (created on first read); notes are kept in memory and
 can be listed through the API or, unauthenticated, on the control port
 (`GET /notes`). A "poison" request (control `POST /poison`) carries a huge
@@ -85,10 +86,12 @@ class ServiceDeskPlus(StandIn):
         super().__init__("SDP_PORT", "SDP_CONTROL_PORT")
         self.tickets: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, list[dict[str, Any]]] = {}
+        self.note_editions: dict[str, list[str]] = {}  # which edition's API wrote each note (control port)
         self.poison: set[str] = set()
         self.data_lock = threading.Lock()
         self.token_seconds = env_int("OAUTH_TOKEN_SECONDS", 3600)
         self.access_tokens: dict[str, float] = {}  # token -> when it expires (epoch seconds)
+        self.issued_clients: dict[str, tuple[str, set[str]]] = {}  # client_id -> (secret, refresh tokens)
 
     def error_body(self, status: int, code: str = "") -> Any:
         return _fail(status)[1]
@@ -111,7 +114,7 @@ class ServiceDeskPlus(StandIn):
             return _fail(401, "Invalid OAuth token" if cloud else None)
         if not any(kind in request.headers.get("Accept", "*/*") for kind in ACCEPTABLE):
             return _fail(406)
-        status, body, headers = self.resource(request, parts[2:], prefix)
+        status, body, headers = self.resource(request, parts[2:], prefix, "cloud" if cloud else "on_premises")
         wanted = V3_MEDIA_TYPE if V3_MEDIA_TYPE in request.headers.get("Accept", "") else "application/json"
         return status, body, {"Content-Type": f"{wanted};charset=UTF-8", **headers}
 
@@ -125,7 +128,7 @@ class ServiceDeskPlus(StandIn):
         keys = all_secret_values("api_key", "tenant-") | all_secret_values("api_key", "sdp-credentials")
         return self.key_valid(request.headers.get("authtoken"), keys)
 
-    def resource(self, request: Request, parts: list[str], prefix: str) -> Response:
+    def resource(self, request: Request, parts: list[str], prefix: str, edition: str) -> Response:
         if parts[:1] != ["requests"]:
             return _fail(404)
         try:
@@ -154,6 +157,7 @@ class ServiceDeskPlus(StandIn):
                               "request": {"id": ticket_id},
                               "created_time": {"value": str(int(time.time() * 1000))}}
                     notes.append(stored)
+                    self.note_editions.setdefault(ticket_id, []).append(edition)
                 return _ok({"request_note": stored}, 201)
             if request.method == "GET":
                 with self.data_lock:
@@ -204,10 +208,11 @@ class ServiceDeskPlus(StandIn):
         return 200, {"access_token": token, "api_domain": f"http://{request.headers.get('Host', '')}",
                      "token_type": "Bearer", "expires_in": self.token_seconds}, {}
 
-    @staticmethod
-    def cloud_clients() -> dict[str, tuple[str, set[str]]]:
-        """client_id -> (client_secret, its refresh tokens), from every SDP secret holding a Cloud client."""
-        clients: dict[str, tuple[str, set[str]]] = {}
+    def cloud_clients(self) -> dict[str, tuple[str, set[str]]]:
+        """client_id -> (client_secret, its refresh tokens): every SDP secret holding a Cloud client, and the
+        clients registered on the control port."""
+        with self.lock:
+            clients: dict[str, tuple[str, set[str]]] = {k: (v[0], set(v[1])) for k, v in self.issued_clients.items()}
         if SECRETS_DIR.is_dir():
             for folder in [*SECRETS_DIR.glob("tenant-*-sdp"), SECRETS_DIR / "sdp-credentials"]:
                 read = {name: (folder / name).read_text().strip() if (folder / name).is_file() else ""
@@ -220,7 +225,7 @@ class ServiceDeskPlus(StandIn):
     def control(self, request: Request) -> Response | None:
         if request.path == "/notes":
             with self.data_lock:
-                return 200, {"notes": self.notes}, {}
+                return 200, {"notes": self.notes, "editions": self.note_editions}, {}
         if request.path == "/poison":
             ticket_id = request.json().get("ticket_id", "") if request.method != "GET" else ""
             with self.data_lock:
@@ -229,6 +234,16 @@ class ServiceDeskPlus(StandIn):
                 elif request.method == "DELETE":
                     self.poison.clear()
                 return 200, {"poison": sorted(self.poison)}, {}
+        if request.path == "/clients" and request.method == "POST":
+            # A client the MSP registered in Zoho's API console, before the platform stores it.
+            fields = request.json()
+            if not all(isinstance(fields.get(k), str) and len(fields[k]) >= 8
+                       for k in ("client_id", "client_secret", "refresh_token")):
+                return 400, {"error": "client_id, client_secret and refresh_token of 8+ characters required"}, {}
+            with self.lock:
+                secret, tokens = self.issued_clients.get(fields["client_id"], (fields["client_secret"], set()))
+                self.issued_clients[fields["client_id"]] = (secret, tokens | {fields["refresh_token"]})
+                return 200, {"clients": len(self.issued_clients)}, {}
         if request.path == "/tokens/expire" and request.method == "POST":
             with self.lock:
                 self.access_tokens = dict.fromkeys(self.access_tokens, 0.0)

@@ -71,6 +71,35 @@ def test_several_bad_inputs_each_get_their_message():
     assert len(errors) == 4
 
 
+CLOUD = {"tenant_id": "globex-eu", "name": "Globex Europe", "sdp_url": "https://sdpondemand.manageengine.eu",
+         "sdp_edition": "cloud", "sdp_portal": "globexit", "sdp_accounts_url": "https://accounts.zoho.eu",
+         "sdp_client_id": "1000.CLIENT", "sdp_client_secret": "c" * 42, "sdp_refresh_token": "1000." + "r" * 60,
+         "webhook_secret": "s" * 64}
+
+
+def test_a_cloud_tenant_needs_its_oauth_client_not_a_technician_key():
+    assert onboarding_input_errors(CLOUD) == []
+    missing = onboarding_input_errors({**CLOUD, "sdp_client_secret": "", "sdp_refresh_token": None})
+    assert missing == ["the SDP Cloud client secret is missing: give it from a vault file (-e @tenant.vault.yml)",
+                       "the SDP Cloud refresh token is missing: give it from a vault file (-e @tenant.vault.yml)"]
+    # On premises the technician key is what is missing, never the Cloud client.
+    assert onboarding_input_errors({**GOOD, "sdp_api_key": ""})[0].startswith("the SDP API key is missing")
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"sdp_edition": "saas"}, "sdp_edition 'saas' is not one of on_premises, cloud"),
+    ({"sdp_portal": ""}, "must be the Cloud portal's name"),
+    ({"sdp_portal": "app/globexit"}, "must be the Cloud portal's name"),
+    ({"sdp_accounts_url": "http://accounts.zoho.eu"}, "sdp_accounts_url 'http://accounts.zoho.eu' must use https"),
+    ({"sdp_accounts_url": ""}, "sdp_accounts_url is required"),
+    ({"sdp_refresh_token": "1000. token"}, "the SDP Cloud refresh token contains whitespace"),
+])
+def test_cloud_settings_are_checked_with_one_clear_message_each(change, fragment):
+    errors = onboarding_input_errors({**CLOUD, **change})
+    assert len(errors) == 1 and fragment in errors[0], errors
+    assert all(CLOUD["sdp_client_secret"] not in error for error in errors)
+
+
 def _stat(key, content):
     return {"item": key, "stat": {"exists": True, "checksum": hashlib.sha256(content.encode()).hexdigest()}}
 
