@@ -114,11 +114,20 @@ def prepare(endpoint: dict[str, Any]) -> _http.Prepared:
         if problem:
             raise _http.HttpInputError("bearer_token", problem)
         url, headers, sdp = endpoint["url"], request_headers(endpoint), endpoint.get("sdp")
-        if endpoint.get("openai") is not None:
-            url = _http.join_url(url, "/models")
+        method, body = endpoint.get("method") or "GET", endpoint.get("body")
+        openai = endpoint.get("openai")
+        if openai is not None:
             for name, header in (("organization", "OpenAI-Organization"), ("project", "OpenAI-Project")):
-                if endpoint["openai"].get(name):
-                    headers[header] = endpoint["openai"][name]
+                if openai.get(name):
+                    headers[header] = openai[name]
+            if (openai.get("check") or "models") == "chat_completions":
+                # The smallest real completion: proves the key may create them (and costs one token).
+                url, method = _http.join_url(url, "/chat/completions"), "POST"
+                headers["Content-Type"] = "application/json"
+                body = json.dumps({"model": openai.get("model") or "gpt-4o-mini", "max_tokens": 1,
+                                   "messages": [{"role": "user", "content": "ping"}]})
+            else:
+                url = _http.join_url(url, "/models")
         if sdp:
             method = (endpoint.get("method") or "GET").upper()
             query = {"input_data": {"list_info": {"row_count": 1}}} if method == "GET" else None
@@ -131,8 +140,7 @@ def prepare(endpoint: dict[str, Any]) -> _http.Prepared:
             if sdp["edition"] == "cloud":
                 _http.prepare(sdp["accounts_url"], "POST", {}, "", endpoint.get("validate_certs", True),
                               endpoint.get("ca_path"))
-        return _http.prepare(url, endpoint.get("method") or "GET", headers,
-                             endpoint.get("body"), endpoint.get("validate_certs", True), endpoint.get("ca_path"))
+        return _http.prepare(url, method, headers, body, endpoint.get("validate_certs", True), endpoint.get("ca_path"))
     except _http.HttpInputError as exc:
         raise ProbeInputError(f"probe {endpoint['name']}: {exc}") from None
 
@@ -182,7 +190,7 @@ def probe(endpoint: dict[str, Any], prepared: _http.Prepared, timeout: float) ->
         return result
     result.update(status=response.status, retry_after=response.header("Retry-After"), timings=response.timings)
     if endpoint.get("openai") is not None:
-        result.update(openai_answer(response))
+        result.update(openai_answer(response, endpoint["openai"].get("check") or "models"))
     return result
 
 
@@ -190,10 +198,13 @@ RATE_LIMIT_HEADERS = ("limit-requests", "remaining-requests", "reset-requests",
                       "limit-tokens", "remaining-tokens", "reset-tokens")
 QUOTA_CODES = {"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached",
                "billing_not_active", "access_terminated"}
-OPENAI_PROVED = "the key may list models (GET /models); that does not prove it may create chat completions"
+OPENAI_PROVED = {
+    "models": "the key may list models (GET /models); that does not prove it may create chat completions",
+    "chat_completions": "the key may create chat completions (POST /chat/completions, one token)",
+}
 
 
-def openai_answer(response: _http.Response) -> dict[str, Any]:
+def openai_answer(response: _http.Response, check: str = "models") -> dict[str, Any]:
     """What an OpenAI answer says beyond its status: the error's type and code (and the start of its
     message), the rate-limit headers, and what a successful probe proves."""
     limits = {name.replace("-", "_"): response.header(f"x-ratelimit-{name}") for name in RATE_LIMIT_HEADERS}
@@ -209,7 +220,7 @@ def openai_answer(response: _http.Response) -> dict[str, Any]:
             message = found.get("message")
             error["message"] = _printable(message[:300]) if isinstance(message, str) else None
     return {"provider_error": error, "rate_limit": limits if any(limits.values()) else None,
-            "proved": OPENAI_PROVED if response.status == 200 else None}
+            "proved": OPENAI_PROVED[check] if response.status == 200 else None}
 
 
 def _printable(text: str) -> str:
@@ -301,6 +312,9 @@ def probe_findings(results: list[dict[str, Any]], slow_seconds: float, timeout_s
             summary += (f"; {limits.get('remaining_requests')} of {limits.get('limit_requests')} requests left "
                         f"(reset in {limits.get('reset_requests')}), {limits.get('remaining_tokens')} of "
                         f"{limits.get('limit_tokens')} tokens left (reset in {limits.get('reset_tokens')})")
+        if kind == "key_scopes_missing":
+            summary += (" - the probe listed models; the workers' chat completions need model.request"
+                        if "/models" in result["url"] else " - the workers' chat completions are refused")
         if result.get("provider_error") and kind not in ("rate_limited",):
             said = result["provider_error"]
             summary += f" [{said.get('code') or said.get('type')}]"

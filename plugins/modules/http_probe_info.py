@@ -16,8 +16,11 @@ description:
     all at once, and times DNS, connect, TLS, first byte and total for each.
   - Classifies each answer by the api_timeout runbook's bands and codes into findings - C(api_slow) (2-10 s),
     C(api_timeout) (over 10 s, or no answer within the timeout), C(api_auth_invalid) (401), C(api_forbidden) (403),
-    C(api_rate_limited) (429, with C(Retry-After)), C(api_server_error) (5xx), C(api_unreachable) (DNS failure,
-    refused, TLS failure, not HTTP - the summary says which) - each naming the API.
+    C(api_rate_limited) (429, with C(Retry-After) or the rate-limit headers), C(api_server_error) (5xx),
+    C(api_unreachable) (DNS failure, refused, TLS failure, not HTTP - the summary says which) - each naming the API.
+  - For OpenAI (O(endpoints[].openai)) the error's type and code refine the status - C(api_quota_exhausted),
+    C(api_key_scopes_missing), C(api_source_not_allowed), C(api_region_unsupported); for ServiceDesk Plus Cloud
+    (O(endpoints[].sdp)) a stored access token that a refresh mends is C(sdp_token_expired).
   - The bearer credential comes from a variable or a secret file and is used, never shown - not in the result,
     not at C(-vvv), not in errors.
   - So are credentials in an O(endpoints[].url) (userinfo, and query values whose names look secret - C(api_key),
@@ -142,11 +145,24 @@ options:
             (403) apart from C(api_forbidden).
           - The rate-limit headers (C(x-ratelimit-limit|remaining|reset-requests|tokens)) are returned and
             summarised in a rate-limit finding, whether or not the answer carries C(Retry-After).
-          - A successful probe proves the key may list models, not that it may create chat completions; the
-            result's C(proved) says so.
+          - A models probe proves the key may list models, not that it may create chat completions; the
+            result's C(proved) says what was proved, and O(endpoints[].openai.check=chat_completions) proves the
+            scope the workers use with the smallest real completion.
           - Give V({}) for no further settings.
         type: dict
         suboptions:
+          check:
+            description:
+              - V(models) lists the models (C(GET /models), free); V(chat_completions) asks O(endpoints[].openai.model)
+                for a one-token completion (C(POST /chat/completions)), which proves the workers' scope and costs a
+                token.
+            type: str
+            choices: [models, chat_completions]
+            default: models
+          model:
+            description: The model a V(chat_completions) check asks.
+            type: str
+            default: gpt-4o-mini
           organization:
             description: Sent as C(OpenAI-Organization).
             type: str
@@ -245,7 +261,10 @@ ENDPOINT_SPEC = {
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
     "sdp": {"type": "dict", "options": _sdp.SPEC},
-    "openai": {"type": "dict", "options": {"organization": {"type": "str"}, "project": {"type": "str"}}},
+    "openai": {"type": "dict", "options": {
+        "organization": {"type": "str"}, "project": {"type": "str"},
+        "check": {"type": "str", "choices": ["models", "chat_completions"], "default": "models"},
+        "model": {"type": "str", "default": "gpt-4o-mini"}}},
 }
 
 

@@ -137,3 +137,16 @@ def test_a_healthy_probe_says_what_it_proved_and_no_more(run_module, openai):
     assert result["url"] == f"{openai.url}/v1/models"
     assert "list models" in result["proved"] and "does not prove it may create chat completions" in result["proved"]
     assert result["rate_limit"]["limit_requests"] == "500"
+
+
+def test_a_chat_completions_check_proves_the_workers_scope(run_module, openai):
+    run = run_module(MODULE, {"endpoints": [{"name": "OpenAI", "url": f"{openai.url}/v1", "bearer_token": KEY,
+                                             "openai": {"check": "chat_completions"}}], "timeout": 5})
+    result = run.result["probes"][0]
+    assert (result["status"], result["classification"]) == (200, "ok")
+    assert result["url"] == f"{openai.url}/v1/chat/completions"
+    assert result["proved"] == "the key may create chat completions (POST /chat/completions, one token)"
+    # A restricted key refused on the models probe is named for what the workers need.
+    openai.fault(status=401, code="missing_scopes")
+    _result, [found] = probe(run_module, openai)
+    assert found["id"] == "api_key_scopes_missing" and "chat completions need model.request" in found["summary"]
