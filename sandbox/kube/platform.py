@@ -94,10 +94,20 @@ def _secret_values(name: str) -> dict[str, str]:
     return {path.name: path.read_text().strip() for path in sorted(directory.iterdir()) if path.is_file()}
 
 
+IMAGE_ANNOTATION = "sandbox.aiagents/image-id"
+
+
 def manifests() -> list[dict[str, Any]]:
     """The documents of sandbox/k8s in kustomization order; Secrets carry the
-    sandbox's generated credentials instead of their placeholders."""
+    sandbox's generated credentials instead of their placeholders.
+
+    The platform image keeps its tag when it is rebuilt, so a pod template
+    naming it would not change and its pods would go on running the old
+    code (a cluster brought back up from its state restarts them as they
+    were). Every template that runs the image is annotated with the image's
+    id: a new image is a new template, which the apply rolls out."""
     kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    image_id = _docker_id(PLATFORM_IMAGE)
     docs = []
     for name in kustomization["resources"]:
         for doc in yaml.safe_load_all((MANIFESTS / name).read_text()):
@@ -108,6 +118,10 @@ def manifests() -> list[dict[str, Any]]:
                 source = "postgres" if secret == "postgres-credentials" else secret
                 values = _secret_values(source)
                 doc["stringData"] = {key: values[key] for key in doc["stringData"]}
+            template = (doc.get("spec") or {}).get("template") or {}
+            containers = (template.get("spec") or {}).get("containers") or []
+            if image_id and any(container.get("image") == PLATFORM_IMAGE for container in containers):
+                template.setdefault("metadata", {}).setdefault("annotations", {})[IMAGE_ANNOTATION] = image_id
             docs.append(doc)
     return docs
 
