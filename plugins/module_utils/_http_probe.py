@@ -21,6 +21,7 @@ from typing import Any
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _http, _sdp
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
+from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import printable
 
 READ_LIMIT = 64 * 1024  # we time the answer; we never need more of it than this
 MAX_ENDPOINTS = 64  # all probed at once, one thread each
@@ -129,8 +130,7 @@ def prepare(endpoint: dict[str, Any]) -> _http.Prepared:
             else:
                 url = _http.join_url(url, "/models")
         if sdp:
-            method = (endpoint.get("method") or "GET").upper()
-            query = {"input_data": {"list_info": {"row_count": 1}}} if method == "GET" else None
+            query = {"input_data": {"list_info": {"row_count": 1}}} if method.upper() == "GET" else None
             url = _sdp.api_url(url, sdp, query)
             for name, value in _sdp.auth_headers(sdp).items():
                 problem = _http.header_value_problem(value)
@@ -218,13 +218,9 @@ def openai_answer(response: _http.Response, check: str = "models") -> dict[str, 
         if isinstance(found, dict):
             error = {key: found.get(key) if isinstance(found.get(key), str) else None for key in ("type", "code")}
             message = found.get("message")
-            error["message"] = _printable(message[:300]) if isinstance(message, str) else None
+            error["message"] = printable(message[:300]) if isinstance(message, str) else None
     return {"provider_error": error, "rate_limit": limits if any(limits.values()) else None,
             "proved": OPENAI_PROVED[check] if response.status == 200 else None}
-
-
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
 
 
 def openai_class(status: int | None, error: dict[str, Any] | None) -> str | None:

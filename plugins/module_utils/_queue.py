@@ -528,6 +528,7 @@ class Segment(NamedTuple):
 
 
 def scan_range(client, segment: Segment, parse_page, stats: QueueStats, alive: Callable[[], bool] | None = None) -> None:
+    """LRANGE through the segment page by page (never one LRANGE 0 -1); `alive` is asked before each page."""
     key, start, stop, page = segment
     while start < stop:
         if alive is not None and not alive():
@@ -538,11 +539,6 @@ def scan_range(client, segment: Segment, parse_page, stats: QueueStats, alive: C
         stats.add_page(parse_page, key, start, items)
         start += len(items)
         page = page_size_for(items, page)
-
-
-def scan_list(client, key: str, depth: int, parse_page, stats: QueueStats, page: int = PAGE_MIN) -> None:
-    """LRANGE through `key` page by page; never one LRANGE 0 -1."""
-    scan_range(client, Segment(key, 0, depth, page), parse_page, stats)
 
 
 # ----------------------------------------------------- two processes --

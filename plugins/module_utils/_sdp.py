@@ -133,15 +133,3 @@ def refresh(found: dict[str, Any], timeout: float, deadline: float | None = None
     said = answer.get("error") if isinstance(answer, dict) and isinstance(answer.get("error"), str) else None
     raise RefreshRefused(f"the accounts server refused the refresh token ({said or f'HTTP {status}'})")
 
-
-def response_codes(document: Any) -> list[int]:
-    """The SDP status codes of an answer: response_status's own and its messages' (object or list form)."""
-    states = document.get("response_status") if isinstance(document, dict) else None
-    states = states if isinstance(states, list) else [states]
-    codes = []
-    for state in states:
-        if isinstance(state, dict):
-            for item in [state, *(state.get("messages") or [])]:
-                if isinstance(item, dict) and isinstance(item.get("status_code"), int):
-                    codes.append(item["status_code"])
-    return codes

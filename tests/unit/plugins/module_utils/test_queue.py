@@ -90,7 +90,7 @@ def test_pages_are_sized_by_bytes_from_the_first_lrange_on():
 
 
 class PagedList:
-    """Just enough of a Redis client for scan_list: one list, and the LRANGEs asked of it."""
+    """Just enough of a Redis client for scan_range: one list, and the LRANGEs asked of it."""
 
     def __init__(self, items):
         self.items, self.asked = items, []
@@ -100,12 +100,12 @@ class PagedList:
         return self.items[start:stop + 1]
 
 
-def test_scan_list_asks_pages_of_about_the_target_bytes_and_reads_everything_once():
+def test_scan_range_asks_pages_of_about_the_target_bytes_and_reads_everything_once():
     items = [b'{"tenant_id": "t", "pad": "' + b"x" * 1000 + b'"}'] * 3000
     client = PagedList(items)
     stats = _queue.QueueStats(0, 1800)
     first = _queue.first_page_size([items[0], items[-1]])
-    _queue.scan_list(client, "q", len(items), _queue.parse_plain_page, stats, first)
+    _queue.scan_range(client, _queue.Segment("q", 0, len(items), first), _queue.parse_plain_page, stats)
     assert stats.items == 3000 and stats.tenants == {"t": 3000}
     assert all(later[0] == earlier[1] + 1 for earlier, later in zip(client.asked, client.asked[1:]))
     assert all((stop - start + 1) * len(items[0]) <= _queue.PAGE_TARGET_BYTES for start, stop in client.asked)
