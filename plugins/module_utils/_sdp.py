@@ -132,4 +132,3 @@ def refresh(found: dict[str, Any], timeout: float, deadline: float | None = None
         return answer["access_token"]
     said = answer.get("error") if isinstance(answer, dict) and isinstance(answer.get("error"), str) else None
     raise RefreshRefused(f"the accounts server refused the refresh token ({said or f'HTTP {status}'})")
-
