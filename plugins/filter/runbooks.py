@@ -113,7 +113,7 @@ def config_findings(bad, expected):
                     "Fix the settings (env/secret) and do a rolling restart of the workers.")]
 
 
-def pool_findings(containers, pool_range, overflow_range, raised=None):
+def pool_findings(containers, pool_range, overflow_range, raised=None, plan=None):
     """db_pool_misconfigured when a worker's DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW leave the normal range.
 
     `raised` ({DATABASE_POOL_SIZE: 20, DATABASE_MAX_OVERFLOW: 30}) are the
@@ -133,10 +133,15 @@ def pool_findings(containers, pool_range, overflow_range, raised=None):
     if not wrong:
         return []
     described = ", ".join(f"{key}={item['value']} (normal {item['normal']})" for key, item in wrong.items())
+    evidence = {"settings": wrong}
+    resolution = ("Set DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW back in range (20/30 when the pool is exhausted, "
+                  "if the database has the connections) and restart the workers.")
+    if plan:
+        evidence["capacity"] = {key: plan.get(key) for key in ("processes", "plans", "target")}
+        resolution = (f"Resolve would {plan['explanation']}." if plan.get("target")
+                      else f"Escalate to the DBA: {plan['explanation']}.")
     return [finding("db_pool_misconfigured", "medium", f"workers' connection pool is outside the normal range: {described}",
-                    {"settings": wrong},
-                    "Set DATABASE_POOL_SIZE / DATABASE_MAX_OVERFLOW back in range (20/30 when the pool is exhausted) "
-                    "and restart the workers.")]
+                    evidence, resolution)]
 
 
 def _is_loopback(host):
@@ -242,9 +247,126 @@ def secret_matches(stat_results, data):
     return True
 
 
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000 ** 2, "g": 1000 ** 3, "t": 1000 ** 4,
+          "ki": 1024, "mi": 1024 ** 2, "gi": 1024 ** 3, "ti": 1024 ** 4}
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?|b)?b?\s*$", re.I)
+
+
+def memory_bytes(value):
+    """Bytes of a memory size: a number of bytes, Kubernetes (512Mi, 4Gi) or Docker (512m, 1g, binary) notation."""
+    if isinstance(value, bool):
+        raise ValueError(f"memory size {value!r} is not a size")
+    if isinstance(value, (int, float)):
+        return int(value)
+    match = _MEMORY.match(str(value))
+    if not match:
+        raise ValueError(f"memory size {value!r} is not a size (e.g. 1073741824, 1Gi, 1g)")
+    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    # Docker's k/m/g are binary; so are Kubernetes' Ki/Mi/Gi. Only Kubernetes' bare K/M/G are decimal.
+    docker_binary = unit in ("k", "m", "g", "t") and match.group(2).islower()
+    return int(number * (1024 ** ("kmgt".index(unit) + 1) if docker_binary else _UNITS[unit]))
+
+
+def scale_target(current, configured, ceiling):
+    """How many workers to run: max(current, configured), capped by ceiling, never fewer than run now.
+
+    {target, change, reason}: change is false when the target is what runs already."""
+    current, configured, ceiling = int(current), int(configured), int(ceiling)
+    wanted = max(current, configured)
+    target = max(current, min(wanted, ceiling))
+    if target == current:
+        reason = (f"{current} workers run, at or above the ceiling of {ceiling}: not scaled further"
+                  if current >= ceiling and configured > current
+                  else f"{current} workers run, at least the {configured} configured: nothing to add")
+        return {"target": current, "change": False, "reason": reason, "at_ceiling": current >= ceiling}
+    capped = " (capped by the ceiling)" if wanted > ceiling else ""
+    return {"target": target, "change": True, "at_ceiling": target >= ceiling,
+            "reason": f"{current} -> {target} workers: max(running {current}, configured {configured}){capped}, "
+                      f"ceiling {ceiling}"}
+
+
+def memory_target(current, factor=1.5, cap="4Gi"):
+    """The memory limit to raise OOM-killed workers to: current x factor, never lower than current, capped.
+
+    {limit_bytes, change, reason}; change is false (escalate) when there is no current limit to start from
+    or the workers are at the cap already."""
+    ceiling = memory_bytes(cap)
+    if float(factor) <= 1:
+        raise ValueError(f"memory factor {factor!r} must be above 1")
+    if current in (None, "", 0, "0"):
+        return {"limit_bytes": None, "change": False,
+                "reason": "the workers have no memory limit: the host ran out, not the container; escalate"}
+    current = memory_bytes(current)
+    if current >= ceiling:
+        return {"limit_bytes": current, "change": False,
+                "reason": f"the workers' limit {_mib(current)} is at the cap {_mib(ceiling)}: not raised further; "
+                          "escalate to engineering to look for the leak"}
+    target = min(max(int(current * float(factor)), current), ceiling)
+    target -= target % (1024 * 1024) if target > 1024 * 1024 and target != ceiling else 0
+    return {"limit_bytes": target, "change": True,
+            "reason": f"{_mib(current)} x {float(factor):g} = {_mib(target)}"
+                      + (f" (capped at {_mib(ceiling)})" if target == ceiling else "")}
+
+
+def _mib(value):
+    return f"{value / 1024 / 1024:g} MiB"
+
+
+def pool_plan(containers, max_connections, candidates, api_processes=1, reserve=10, concurrency=4):
+    """Which pool setting the workers can be given without outgrowing the database.
+
+    Every process that holds a pool (running worker replicas x Celery concurrency, plus the api's processes)
+    may open pool + overflow connections; with `reserve` kept free, the total must stay within
+    max_connections. `candidates` ([{DATABASE_POOL_SIZE, DATABASE_MAX_OVERFLOW}], preferred first) are tried
+    in order; the first above the current setting that fits is the target. {processes, current, plans,
+    target (None: nothing fits - escalate), explanation}."""
+    running = [item for item in containers or [] if item.get("running")]
+    env = next((item.get("env") or {} for item in running), {})
+    per_worker = _whole(env.get("CELERY_CONCURRENCY"), int(concurrency))
+    processes = len(running) * per_worker + int(api_processes)
+    current = {"DATABASE_POOL_SIZE": _whole(env.get("DATABASE_POOL_SIZE"), 0),
+               "DATABASE_MAX_OVERFLOW": _whole(env.get("DATABASE_MAX_OVERFLOW"), 0)}
+    plans = []
+    for candidate in candidates or []:
+        pool, overflow = int(candidate["DATABASE_POOL_SIZE"]), int(candidate["DATABASE_MAX_OVERFLOW"])
+        needed = processes * (pool + overflow) + int(reserve)
+        plans.append({"DATABASE_POOL_SIZE": pool, "DATABASE_MAX_OVERFLOW": overflow, "needed": needed,
+                      "fits": max_connections is not None and needed <= int(max_connections),
+                      "raises": pool + overflow > current["DATABASE_POOL_SIZE"] + current["DATABASE_MAX_OVERFLOW"]})
+    target = next((plan for plan in plans if plan["fits"] and plan["raises"]), None)
+    arithmetic = "; ".join(
+        f"{plan['DATABASE_POOL_SIZE']}/{plan['DATABASE_MAX_OVERFLOW']}: {len(running)} workers x {per_worker} "
+        f"processes + {int(api_processes)} api = {processes} pools x {plan['DATABASE_POOL_SIZE'] + plan['DATABASE_MAX_OVERFLOW']}"
+        f" + {int(reserve)} reserve = {plan['needed']} of max_connections {max_connections}"
+        f" ({'fits' if plan['fits'] else 'too many'})" for plan in plans)
+    if max_connections is None:
+        explanation = "max_connections is unknown (the database did not answer): the pool is not changed"
+    elif target:
+        explanation = f"set {target['DATABASE_POOL_SIZE']}/{target['DATABASE_MAX_OVERFLOW']}: {arithmetic}"
+    else:
+        explanation = f"no pool setting above the current one fits the database: {arithmetic}; escalate to the DBA"
+    return {"processes": processes, "current": current, "plans": plans, "target": target,
+            "explanation": explanation}
+
+
+def _whole(value, default):
+    text = str(value if value is not None else "").strip()
+    return int(text) if text.isdigit() else int(default)
+
+
+def finding_outcomes(findings):
+    """{finding id: outcome} of a resolve report's findings; not_acted carries its why (not_acted:guard)."""
+    outcomes = {}
+    for item in findings or []:
+        outcome = item.get("outcome")
+        outcomes[item["id"]] = f"{outcome}:{item.get('why')}" if outcome == "not_acted" else outcome
+    return outcomes
+
+
 class FilterModule:
     def filters(self):
         return {"queue_judgement": queue_judgement, "invalid_settings": invalid_settings,
                 "config_findings": config_findings, "pool_findings": pool_findings,
                 "tenant_id_error": tenant_id_error, "onboarding_input_errors": onboarding_input_errors,
-                "secret_matches": secret_matches}
+                "secret_matches": secret_matches, "memory_bytes": memory_bytes, "scale_target": scale_target,
+                "memory_target": memory_target, "pool_plan": pool_plan, "finding_outcomes": finding_outcomes}

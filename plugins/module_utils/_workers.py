@@ -3,8 +3,8 @@
 """The worker_failures runbook's judgement, on provider-neutral worker records.
 
 Providers (Docker, Kubernetes) describe each worker container/pod as
-{name, state, running, restart_count, exit_code, oom_killed, started_at,
-memory_limit_bytes, logs: [lines]}; the judgement reads only that. The Docker
+{name, state, running, restart_count, restarts_last_hour, exit_code, oom_killed,
+started_at, memory_limit_bytes, logs: [lines]}; the judgement reads only that. The Docker
 provider's reading (``read_docker_service``) is at the end.
 """
 
@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError, out_of_range
@@ -90,7 +92,16 @@ def dependency_name(line: str) -> str:
     return "redis" if match and match.group(1).lower() in ("redis", "kombu") else "postgres"
 
 
+def restarts_in_hour(worker: dict[str, Any]) -> int:
+    """Restarts in the last hour (what the escalation rule counts); the lifetime count when the provider
+    cannot tell when they happened."""
+    recent = worker.get("restarts_last_hour")
+    return int(worker["restart_count"] if recent is None else recent)
+
+
 def worker_findings(workers: list[dict[str, Any]], crash_loop_restarts: int = 5) -> list[dict[str, Any]]:
+    """The runbook's findings. A worker crash-loops with more than ``crash_loop_restarts`` restarts in the
+    last hour, or 3 or more in it while it is restarting now (the escalation rule's "3+ an hour")."""
     found = []
     names = [worker["name"] for worker in workers]
     running = [worker for worker in workers if worker["running"]]
@@ -102,13 +113,16 @@ def worker_findings(workers: list[dict[str, Any]], crash_loop_restarts: int = 5)
                          for worker in workers]},
             "Start the workers (check env, Redis/PostgreSQL reachability first); page on-call now.",
         ))
-    looping = [worker for worker in workers if worker["restart_count"] > crash_loop_restarts
-               or (worker["restart_count"] >= 3 and worker["state"] == "restarting")]
+    looping = [worker for worker in workers if restarts_in_hour(worker) > crash_loop_restarts
+               or (restarts_in_hour(worker) >= 3 and worker["state"] == "restarting")]
     if looping:
         found.append(finding(
             "worker_crash_loop", "high",
-            f"{len(looping)} workers crash-loop: " + ", ".join(f"{w['name']} ({w['restart_count']} restarts)" for w in looping),
-            {"workers": [{key: worker.get(key) for key in ("name", "state", "restart_count", "exit_code")} for worker in looping]},
+            f"{len(looping)} workers crash-loop: "
+            + ", ".join(f"{w['name']} ({restarts_in_hour(w)} restarts in the last hour)" for w in looping),
+            {"workers": [{key: worker.get(key) for key in ("name", "state", "restart_count", "restarts_last_hour",
+                                                             "exit_code")} for worker in looping],
+             "crash_loop_restarts": crash_loop_restarts},
             "Read the termination reason below; fix config (secret/env) and do a rolling restart, or roll back a bad deploy.",
         ))
     oom = [w for w in workers if w.get("oom_killed") or w.get("exit_code") == 137 or w["signals"]["oom"]]
@@ -167,6 +181,7 @@ def docker_input_error(params: dict[str, Any]) -> str | None:
     return (out_of_range("timeout", params["timeout"], above=0, maximum=DOCKER_TIMEOUT_MAX)
             or out_of_range("log_lines", params["log_lines"], minimum=0, maximum=LOG_LINES_MAX)
             or out_of_range("log_since", params["log_since"], minimum=0)
+            or out_of_range("fresh_since", params["fresh_since"], minimum=0)
             or out_of_range("crash_loop_restarts", params["crash_loop_restarts"], minimum=0))
 
 
@@ -180,10 +195,28 @@ def shown_env(env: dict[str, str], keys: list[str]) -> dict[str, str]:
     return {key: MASK if is_secret_name(key) else mask_urls(env[key]) for key in keys if key in env}
 
 
-def describe_container(container, log_lines: int, env_keys: list[str], log_since: int = 0) -> dict:
+def docker_time(text: str | None) -> float | None:
+    """Unix seconds of a Docker timestamp (RFC 3339 with nanoseconds); None for none or Docker's zero time."""
+    if not text or text.startswith("0001-"):
+        return None
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    if not match:
+        return None
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    seconds = datetime.fromisoformat(match.group(1) + zone).timestamp()
+    return seconds + float("0." + (match.group(2) or "0")[:6])
+
+
+def describe_container(container, log_lines: int, env_keys: list[str], log_since: int = 0,
+                       fresh_since: int = 0, restarts_last_hour: int | None = None) -> dict:
+    """One worker record. A container started at or after ``fresh_since`` (a resolve restarted it) is
+    judged on the logs of its current run only: what its predecessor logged is no longer true of it."""
     attrs = container.attrs
     state = attrs.get("State") or {}
     env = dict(item.split("=", 1) for item in (attrs.get("Config") or {}).get("Env") or [] if "=" in item)
+    started = docker_time(state.get("StartedAt"))
+    if fresh_since and started and started >= fresh_since:
+        log_since = max(log_since, int(started))
     lines = []
     if log_lines:
         since = {"since": log_since} if log_since else {}
@@ -196,6 +229,7 @@ def describe_container(container, log_lines: int, env_keys: list[str], log_since
         "running": state.get("Status") == "running",
         "health": (state.get("Health") or {}).get("Status"),
         "restart_count": attrs.get("RestartCount", 0),
+        "restarts_last_hour": restarts_last_hour,
         "exit_code": state.get("ExitCode"),
         "oom_killed": bool(state.get("OOMKilled")),
         "started_at": state.get("StartedAt"),
@@ -205,6 +239,26 @@ def describe_container(container, log_lines: int, env_keys: list[str], log_since
         "signals": analyse_logs(lines),
         "log_tail": [line[:300] for line in lines[-20:]],
     }
+
+
+def deaths_last_hour(client, labels: list[str]) -> dict[str, int]:
+    """{container id: times it died of a failure in the last hour}, from the daemon's event log (one
+    bounded read). A stop asked for (exit 0, or 143 for SIGTERM) is not a crash."""
+    now = int(time.time())
+    events = client.events(since=now - 3600, until=now, decode=True,
+                           filters={"type": "container", "event": "die", "label": labels})
+    counts: Counter = Counter()
+    try:
+        for event in events:
+            actor = event.get("Actor") or {}
+            if str((actor.get("Attributes") or {}).get("exitCode", "")) in ("0", "143"):
+                continue
+            counts[event.get("id") or actor.get("ID")] += 1
+    finally:
+        close = getattr(events, "close", None)
+        if close:
+            close()
+    return dict(counts)
 
 
 def read_docker_service(docker, params: dict[str, Any], target: str) -> list[dict]:
@@ -225,8 +279,10 @@ def read_docker_service(docker, params: dict[str, Any], target: str) -> list[dic
             labels = [f"com.docker.compose.project={params['project']}",
                       f"com.docker.compose.service={params['service']}"]
             containers = sorted(client.containers.list(all=True, filters={"label": labels}), key=lambda c: c.name)
+            deaths = deaths_last_hour(client, labels)
             box["records"] = [describe_container(container, params["log_lines"], params["env_keys"],
-                                                 params["log_since"]) for container in containers]
+                                                 params["log_since"], params["fresh_since"],
+                                                 deaths.get(container.id, 0)) for container in containers]
             client.close()
         except Exception as exc:  # reported by the caller, in one line
             box["error"] = exc

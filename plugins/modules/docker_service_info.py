@@ -41,6 +41,13 @@ options:
         was restarted. 0 reads the latest O(log_lines) whenever they were written.
     type: int
     default: 0
+  fresh_since:
+    description:
+      - Containers started at or after this moment (Unix seconds) are judged on the logs of their current
+        run only, for example workers a resolve has just restarted. 0 judges every container on its latest
+        O(log_lines), whenever written.
+    type: int
+    default: 0
   env_keys:
     description:
       - Environment variables to report (values of other variables, which may be secrets, are never read out).
@@ -54,7 +61,9 @@ options:
     type: bool
     default: false
   crash_loop_restarts:
-    description: Restarts above which a worker is crash-looping (0 or more).
+    description:
+      - Restarts in the last hour above which a worker is crash-looping (0 or more); 3 or more in the hour
+        while it is restarting count too. The daemon's event log says when each container died.
     type: int
     default: 5
   docker_host:
@@ -90,7 +99,7 @@ containers:
   type: list
   elements: dict
   sample: [{"name": "aiagents-worker-1", "state": "running", "running": true, "health": "healthy", "restart_count": 0,
-            "exit_code": 0, "oom_killed": false, "started_at": "2026-11-27T18:00:00Z", "memory_limit_bytes": 536870912,
+            "restarts_last_hour": 0, "exit_code": 0, "oom_killed": false, "started_at": "2026-11-27T18:00:00Z", "memory_limit_bytes": 536870912,
             "env": {"DATABASE_POOL_SIZE": "5"}, "signals": {"oom": 0, "segfault": 0, "exceptions": {},
             "exception_lines": [], "dependency_errors": [], "last_ticket_before_restart": []}, "log_tail": []}]
 running:
@@ -125,6 +134,7 @@ def main() -> None:
             "service": {"type": "str", "required": True},
             "log_lines": {"type": "int", "default": 500},
             "log_since": {"type": "int", "default": 0},
+            "fresh_since": {"type": "int", "default": 0},
             "env_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
             "findings": {"type": "bool", "default": False},
             "crash_loop_restarts": {"type": "int", "default": 5},

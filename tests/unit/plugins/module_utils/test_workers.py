@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.aiagents.runbooks.plugins.module_utils._workers import analyse_logs, worker_findings
 
 LOGS = """\
@@ -111,3 +113,36 @@ def test_a_poison_job_and_a_lost_dependency_name_their_own_things():
     assert found["worker_poison_job"]["evidence"]["workers"] == ["w1", "w2"]
     assert found["worker_dependency_unreachable"]["evidence"]["dependencies"] == ["redis"]
     assert found["worker_dependency_unreachable"]["evidence"]["workers"] == ["w1"]
+
+
+def crash_loop_ids(**overrides):
+    return {item["id"] for item in worker_findings([worker("w1", **overrides)], crash_loop_restarts=5)}
+
+
+def test_crash_loops_are_counted_over_the_last_hour():
+    # Many restarts over the container's life, few in the last hour: not a crash loop now.
+    assert "worker_crash_loop" not in crash_loop_ids(restart_count=40, restarts_last_hour=1)
+    # Few restarts in total can still be many in the hour (the count Docker keeps resets on recreate).
+    assert "worker_crash_loop" in crash_loop_ids(restart_count=0, restarts_last_hour=6)
+    # The escalation rule's 3+ an hour, while it is restarting now.
+    assert "worker_crash_loop" in crash_loop_ids(restarts_last_hour=3, state="restarting", running=False)
+    assert "worker_crash_loop" not in crash_loop_ids(restarts_last_hour=2, state="restarting", running=False)
+    # A provider that cannot tell when restarts happened: the lifetime count stands in.
+    assert "worker_crash_loop" in crash_loop_ids(restart_count=6)
+
+
+def test_the_crash_loop_threshold_is_honoured():
+    workers = [worker("w1", restarts_last_hour=4)]
+    assert worker_findings(workers, crash_loop_restarts=5) == []
+    looping = worker_findings(workers, crash_loop_restarts=3)
+    assert [item["id"] for item in looping] == ["worker_crash_loop"]
+    assert looping[0]["evidence"]["crash_loop_restarts"] == 3
+
+
+def test_docker_times_are_read_to_the_microsecond():
+    from ansible_collections.aiagents.runbooks.plugins.module_utils._workers import docker_time
+
+    assert docker_time("2026-11-29T22:44:48.766768833Z") == pytest.approx(1795992288.766768, abs=1e-6)
+    assert docker_time("2026-11-29T23:44:48+01:00") == 1795992288
+    assert docker_time("0001-01-01T00:00:00Z") is None
+    assert docker_time(None) is None

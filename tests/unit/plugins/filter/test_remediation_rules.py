@@ -1,0 +1,113 @@
+"""Resolve's changes are relative to what runs and bounded: the rules, without a platform."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.aiagents.runbooks.plugins.filter.runbooks import (
+    memory_bytes,
+    memory_target,
+    pool_plan,
+    scale_target,
+)
+
+MIB, GIB = 1024 ** 2, 1024 ** 3
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("512m", 512 * MIB), ("1g", GIB), ("1Gi", GIB), ("512Mi", 512 * MIB), ("4G", 4 * 10 ** 9),
+    ("805306368", 805306368), (805306368, 805306368), ("1.5Gi", int(1.5 * GIB)), ("100k", 100 * 1024),
+])
+def test_memory_sizes_read_in_either_platforms_notation(text, expected):
+    assert memory_bytes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "1x", "", True, "-1g"])
+def test_a_memory_size_that_is_not_one_is_refused(text):
+    with pytest.raises(ValueError, match="not a size"):
+        memory_bytes(text)
+
+
+@pytest.mark.parametrize("current, configured, ceiling, target, change", [
+    (2, 4, 8, 4, True),     # fewer than configured: raised to it
+    (6, 4, 8, 6, False),    # more than configured run now: never lowered
+    (10, 4, 8, 10, False),  # above the ceiling already: never lowered either
+    (3, 12, 8, 8, True),    # configured above the ceiling: capped
+    (8, 12, 8, 8, False),   # at the ceiling: not scaled, escalated
+    (0, 2, 8, 2, True),     # none: the configured count
+])
+def test_scaling_never_lowers_and_is_capped(current, configured, ceiling, target, change):
+    plan = scale_target(current, configured, ceiling)
+    assert (plan["target"], plan["change"]) == (target, change)
+    assert plan["target"] >= current
+
+
+def test_scaling_at_the_ceiling_says_so():
+    assert "ceiling of 8" in scale_target(8, 12, 8)["reason"]
+
+
+@pytest.mark.parametrize("current, factor, cap, limit, change", [
+    (512 * MIB, 1.5, "4Gi", 768 * MIB, True),       # x1.5 of what runs
+    (3 * GIB, 1.5, "4Gi", 4 * GIB, True),           # capped
+    (4 * GIB, 1.5, "4Gi", 4 * GIB, False),          # at the cap: escalated, unchanged
+    (5 * GIB, 1.5, "4Gi", 5 * GIB, False),          # above the cap: never lowered
+    ("512m", 2, "1g", GIB, True),
+])
+def test_memory_is_raised_from_the_current_limit_and_capped(current, factor, cap, limit, change):
+    plan = memory_target(current, factor, cap)
+    assert (plan["limit_bytes"], plan["change"]) == (limit, change)
+    assert plan["limit_bytes"] >= memory_bytes(current)
+
+
+def test_no_memory_limit_to_start_from_is_escalated():
+    plan = memory_target(None)
+    assert plan["change"] is False and "no memory limit" in plan["reason"]
+
+
+def test_a_factor_that_would_not_raise_is_refused():
+    with pytest.raises(ValueError, match="above 1"):
+        memory_target(512 * MIB, 0.5)
+
+
+RAISED = {"DATABASE_POOL_SIZE": 20, "DATABASE_MAX_OVERFLOW": 30}
+NORMAL = {"DATABASE_POOL_SIZE": 5, "DATABASE_MAX_OVERFLOW": 10}
+
+
+def workers(count, pool="1", overflow="0", concurrency="4", running=True):
+    return [{"name": f"w{n}", "running": running, "env": {"DATABASE_POOL_SIZE": pool, "DATABASE_MAX_OVERFLOW": overflow,
+                                                          "CELERY_CONCURRENCY": concurrency}} for n in range(count)]
+
+
+def test_the_issue_arithmetic_refuses_20_30_on_100_connections():
+    # 2 workers x 4 processes + 1 api = 9 pools x 50 + 10 = 460 > 100; 9 x 15 + 10 = 145 > 100 too.
+    plan = pool_plan(workers(2), 100, [RAISED, NORMAL])
+    assert [item["needed"] for item in plan["plans"]] == [460, 145]
+    assert plan["target"] is None
+    assert "460 of max_connections 100" in plan["explanation"] and "escalate" in plan["explanation"]
+
+
+def test_the_first_setting_that_fits_is_chosen():
+    plan = pool_plan(workers(2), 200, [RAISED, NORMAL])
+    assert plan["processes"] == 9
+    assert (plan["target"]["DATABASE_POOL_SIZE"], plan["target"]["DATABASE_MAX_OVERFLOW"]) == (5, 10)
+    plan = pool_plan(workers(1, concurrency="2"), 500, [RAISED, NORMAL])
+    assert plan["target"]["DATABASE_POOL_SIZE"] == 20  # 3 x 50 + 10 = 160
+
+
+def test_stopped_workers_hold_no_pool_and_the_reserve_counts():
+    assert pool_plan(workers(2, running=False), 200, [NORMAL])["processes"] == 1
+    assert pool_plan(workers(2), 200, [NORMAL], reserve=65)["target"]["needed"] == 200  # 9 x 15 + 65: just fits
+    assert pool_plan(workers(2), 200, [NORMAL], reserve=66)["target"] is None
+
+
+def test_a_setting_no_larger_than_the_current_one_is_not_a_raise():
+    assert pool_plan(workers(2, pool="10", overflow="20"), 1000, [NORMAL])["target"] is None
+
+
+def test_an_unknown_max_connections_changes_nothing():
+    plan = pool_plan(workers(2), None, [NORMAL])
+    assert plan["target"] is None and "unknown" in plan["explanation"]
+
+
+def test_the_concurrency_default_applies_when_the_workers_do_not_say():
+    plan = pool_plan([{"name": "w", "running": True, "env": {}}], 1000, [NORMAL], concurrency=8)
+    assert plan["processes"] == 9
