@@ -25,9 +25,10 @@ description:
   - The report is written even when a step fails, so a run that could not finish still leaves its evidence
     and names the step it stopped at (C(failed_at)). Files are replaced atomically.
   - C(report_dir) is the play variable C(runbooks_report_dir) (C(-e runbooks_report_dir=DIR), templates
-    allowed), by default C(reports/) beside the playbooks directory.
-requirements:
-  - enabled in ansible.cfg (callbacks_enabled)
+    allowed), by default C(reports/) beside the playbooks directory of a checkout, or C(reports/) in the
+    current directory for the playbooks of an installed collection.
+  - The collection's own playbooks load it without configuration (C(playbooks/callback_plugins)); enable it
+    in C(callbacks_enabled) for playbooks of your own that run the roles. Enabled twice, it writes one report.
 """
 
 import json
@@ -39,7 +40,7 @@ from datetime import datetime, timezone
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _escalation
-from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings, worst_severity
+from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import check, sort_findings, worst_severity
 
 
 # The phase a run is in, from its --tags (first match); plays name their default.
@@ -50,6 +51,8 @@ ACTING_MODES = ("resolve", "rollback", "onboard", "verify")
 QUIET_ACTIONS = ("ansible.builtin.set_fact", "set_fact", "ansible.builtin.debug", "debug",
                  "ansible.builtin.include_tasks", "ansible.builtin.include_role", "ansible.builtin.meta", "meta",
                  "ansible.builtin.validate_argument_spec", "validate_argument_spec")
+# The instance writing the report of this run, when more than one is loaded (enabled, and beside the playbook).
+_WRITER: list = []
 # Why a finding was not acted on.
 NOT_OPTED_IN, GUARD, CHECK_MODE, NO_REMEDIATION = "not_opted_in", "guard", "check_mode", "no_remediation"
 DECLINE_REASONS = (NOT_OPTED_IN, GUARD)
@@ -83,6 +86,7 @@ class CallbackModule(CallbackBase):
         self.rechecked = False
         self.acted: dict[str, list[str]] = {}
         self.declined: dict[str, dict] = {}
+        self.last_failure: str | None = None
 
     # -- collecting
     def v2_playbook_on_start(self, playbook) -> None:
@@ -101,11 +105,12 @@ class CallbackModule(CallbackBase):
         if manager is not None:
             variables.update(manager.extra_vars or {})
         name = variables.get("runbook_name")
-        if not name or self.report is not None:
+        if not name or self.report is not None or (_WRITER and _WRITER[0] is not self):
             return
+        _WRITER[:] = [self]
         tags = context.CLIARGS.get("tags") or ()
         mode = next((tag for tag in MODES if tag in tags), str(variables.get("runbook_default_mode") or "diagnose"))
-        report_dir = variables.get("runbooks_report_dir") or os.path.join(os.path.dirname(self.playbook_dir), "reports")
+        report_dir = variables.get("runbooks_report_dir") or _default_dir(self.playbook_dir)
         if "{{" in str(report_dir) or "{%" in str(report_dir):
             report_dir = _template(play, hosts, report_dir)
         self.report = {
@@ -156,8 +161,8 @@ class CallbackModule(CallbackBase):
         step = {"name": name, "status": status, "duration_s": round(time.monotonic() - started, 3)}
         if status == "failed" and data.get("msg"):
             step["error"] = str(data["msg"])[:500]
-        if status == "failed" and not ignored and "failed_at" not in self.report:
-            self.report["failed_at"] = name
+        if status == "failed" and not ignored:  # the last one stopped the play, unless a rescue caught it
+            self.last_failure = name
         self.report["steps"].append(step)
         if self.report["mode"] in ACTING_MODES and data.get("changed") and status == "ok":
             self.report["actions"].append({"id": name, "changed": True,
@@ -185,10 +190,14 @@ class CallbackModule(CallbackBase):
     def _collect_after(self, findings) -> None:
         self._collect(findings, self.after, self.seen_after)
 
-    @staticmethod
-    def _collect(findings, into: list, seen: set) -> None:
+    def _collect(self, findings, into: list, seen: set) -> None:
         for item in findings if isinstance(findings, list) else []:
-            if not isinstance(item, dict) or "id" not in item or "severity" not in item:
+            problem = check(item)
+            if problem:  # only findings as the one constructor builds them (a filter in YAML) are taken
+                rejected = {"finding": str(item)[:300], "why": problem}
+                if rejected not in self.report.setdefault("rejected_findings", []):
+                    self.report["rejected_findings"].append(rejected)
+                    self._display.warning(f"runbook report: a finding is refused ({problem}): {str(item)[:200]}")
                 continue
             key = (item["id"], item.get("summary"))
             if key not in seen:
@@ -215,6 +224,7 @@ class CallbackModule(CallbackBase):
         report["findings"] = sort_findings(report["findings"])
         if stats.failures or stats.dark:
             report["result"] = "failed"
+            report["failed_at"] = self.last_failure or "an unreachable host"
         report["escalation"] = _escalation.decide(report["findings"], report["runbook"])
         report["verdict"] = _escalation.verdict(report["findings"])
         if report["mode"] == "resolve":
@@ -231,6 +241,13 @@ class CallbackModule(CallbackBase):
             _write_atomically(os.path.join(directory, name), text)
         self._display.display(f"runbook report: {os.path.join(directory, 'latest.md')} "
                               f"(verdict {report['verdict']}, {len(report['findings'])} findings)")
+
+
+def _default_dir(playbook_dir: str) -> str:
+    """reports/ beside the playbooks of a checkout; in the current directory for an installed collection's."""
+    if f"{os.sep}ansible_collections{os.sep}" in playbook_dir + os.sep:
+        return os.path.join(os.getcwd(), "reports")
+    return os.path.join(os.path.dirname(playbook_dir), "reports")
 
 
 def _resolving(task) -> bool:

@@ -53,9 +53,11 @@ _value:
 import hashlib
 import ipaddress
 import re
+import time
 from urllib.parse import urlsplit
 
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
+from ansible_collections.aiagents.runbooks.plugins.module_utils._workers import docker_time
 
 TENANT_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
 MIN_SECRET_LENGTH = 32
@@ -336,9 +338,10 @@ def pool_plan(containers, max_connections, candidates, api_processes=1, reserve=
     target = next((plan for plan in plans if plan["fits"] and plan["raises"]), None)
     arithmetic = "; ".join(
         f"{plan['DATABASE_POOL_SIZE']}/{plan['DATABASE_MAX_OVERFLOW']}: {len(running)} workers x {per_worker} "
-        f"processes + {int(api_processes)} api = {processes} pools x {plan['DATABASE_POOL_SIZE'] + plan['DATABASE_MAX_OVERFLOW']}"
-        f" + {int(reserve)} reserve = {plan['needed']} of max_connections {max_connections}"
-        f" ({'fits' if plan['fits'] else 'too many'})" for plan in plans)
+        f"processes + {int(api_processes)} api = {processes} pools"
+        f" x {plan['DATABASE_POOL_SIZE'] + plan['DATABASE_MAX_OVERFLOW']} + {int(reserve)} reserve"
+        f" = {plan['needed']} of max_connections {max_connections} ({'fits' if plan['fits'] else 'too many'})"
+        for plan in plans)
     if max_connections is None:
         explanation = "max_connections is unknown (the database did not answer): the pool is not changed"
     elif target:
@@ -352,6 +355,67 @@ def pool_plan(containers, max_connections, candidates, api_processes=1, reserve=
 def _whole(value, default):
     text = str(value if value is not None else "").strip()
     return int(text) if text.isdigit() else int(default)
+
+
+def hung_findings(containers, answering, grace_seconds=60, now=None):
+    """worker_hung: a worker whose container runs (and has run for grace_seconds) but which answers no ping
+    through the broker - frozen, or stuck in a call. `answering` is celery_workers_info's result; a broker
+    that could not be asked proves nothing, so then nothing is concluded."""
+    if not isinstance(answering, dict) or answering.get("failed") or "workers" not in answering:
+        return []
+    nodes = {str(worker.get("name", "")).rpartition("@")[2] for worker in answering.get("workers") or []}
+    moment = time.time() if now is None else float(now)
+    hung = []
+    for container in containers or []:
+        started = docker_time(container.get("started_at"))
+        if not container.get("running") or not container.get("hostname") or container["hostname"] in nodes:
+            continue
+        if started is None or moment - started < float(grace_seconds):
+            continue  # just started: not answering yet is normal
+        signals = container.get("signals") or {}
+        hung.append({"name": container["name"], "hostname": container["hostname"],
+                     "started_at": container.get("started_at"), "last_job": signals.get("last_job"),
+                     "silent_for_s": round(moment - started) if not signals.get("last_job") else None})
+    if not hung:
+        return []
+    described = ", ".join(f"{item['name']} (last job: {item['last_job'] or 'none since its start, ' + str(item['started_at'])})"
+                          for item in hung)
+    return [finding("worker_hung", "high", f"{len(hung)} workers run but answer nothing and take no work: {described}",
+                    {"workers": hung, "answering": sorted(nodes)},
+                    "Restart the hung workers only (the others go on working), then check they answer; if it "
+                    "recurs, take a thread dump before the restart and escalate to engineering.")]
+
+
+RESUME = "ansible-playbook playbooks/resume.yml -e resume={target}"
+
+
+def pause_entry(item):
+    """A pause record ({key: target, value: {reason, runbook, at}}) as the runbooks show it, with how to resume."""
+    target, record = item["key"], item.get("value") or {}
+    kind, _, name = target.partition(":") if target.startswith("tenant:") else ("service", "", target)
+    return {"target": target, "kind": kind, "name": name, "reason": record.get("reason", ""),
+            "runbook": record.get("runbook", ""), "at": record.get("at", ""),
+            "resume": RESUME.format(target=target)}
+
+
+def pause_findings(pauses):
+    """platform_paused: what a runbook stopped or held on purpose and is still paused; no runbook starts it
+    again unless told to (runbooks_resume_paused), so every diagnose says so, with how to resume."""
+    pauses = list(pauses or [])
+    if not pauses:
+        return []
+    described = "; ".join(f"{'tenant ' if item['kind'] == 'tenant' else 'the '}{item['name']}"
+                          f"{'' if item['kind'] == 'tenant' else ' service'} ({item['reason']}, by "
+                          f"{item['runbook'] or 'a runbook'} at {item['at'] or '?'})" for item in pauses)
+    return [finding("platform_paused", "medium", f"paused on purpose: {described}",
+                    {"pauses": pauses},
+                    "Resume once the cause is dealt with: " + "; ".join(item["resume"] for item in pauses) + ".")]
+
+
+def make_finding(finding_id, severity, summary, evidence=None, resolution="", runbook=None):
+    """A finding built in YAML, checked like every other (the report takes no hand-made dict)."""
+    return finding(str(finding_id), str(severity), str(summary).strip(), evidence, str(resolution or "").strip(),
+                   runbook)
 
 
 def finding_outcomes(findings):
@@ -369,4 +433,6 @@ class FilterModule:
                 "config_findings": config_findings, "pool_findings": pool_findings,
                 "tenant_id_error": tenant_id_error, "onboarding_input_errors": onboarding_input_errors,
                 "secret_matches": secret_matches, "memory_bytes": memory_bytes, "scale_target": scale_target,
-                "memory_target": memory_target, "pool_plan": pool_plan, "finding_outcomes": finding_outcomes}
+                "memory_target": memory_target, "pool_plan": pool_plan, "finding_outcomes": finding_outcomes,
+                "hung_findings": hung_findings, "pause_entry": pause_entry, "pause_findings": pause_findings,
+                "finding": make_finding}

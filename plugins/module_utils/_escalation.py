@@ -26,6 +26,9 @@ RULES: dict[str, tuple[bool, str]] = {
     "worker_crash_loop": (True, "Page on-call (high): workers crash 3+ times an hour."),
     "worker_oom_killed": (False, "Raise the memory limit; if it recurs, engineering looks for the leak."),
     "worker_segfault": (True, "Escalate to engineering with logs and versions (segfault)."),
+    "platform_paused": (False, "Paused on purpose by a runbook: resume it (the finding says how) once the cause "
+                               "it was paused for is dealt with; until then no runbook starts it again."),
+    "worker_hung": (False, "Restart the hung workers; if it recurs, engineering with a thread dump and the last logs."),
     "worker_exception": (False, "Unresolved after 30 min: engineering, with last logs, restarts and recent deploys."),
     "worker_dependency_unreachable": (True, "Restore the dependency the finding names (Redis or PostgreSQL) first, "
                                             "then restart the workers."),

@@ -49,6 +49,37 @@ def finding(
     return result
 
 
+# The keys a finding has: the contract's, and the runbook to follow next.
+KEYS = ("id", "severity", "summary", "evidence", "resolution", "runbook")
+
+
+def check(item: Any) -> str | None:
+    """Why ``item`` is not a finding as finding() builds it, or None when it is. The report takes only
+    findings that pass, so a hand-made dict with a typo'd severity or a missing summary cannot slip in."""
+    if not isinstance(item, dict):
+        return f"a finding is a dict, not {type(item).__name__}"
+    extra = sorted(set(item) - set(KEYS))
+    missing = [key for key in KEYS[:5] if key not in item]
+    problems = []
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+    if extra:
+        problems.append(f"unknown keys {', '.join(extra)}")
+    if not _ID.match(str(item.get("id", ""))):
+        problems.append(f"id {item.get('id')!r} is not snake_case, 3-64 chars")
+    if item.get("severity") not in _RANK:
+        problems.append(f"unknown severity {item.get('severity')!r}")
+    if not isinstance(item.get("summary"), str) or not item.get("summary"):
+        problems.append("the summary is empty")
+    if "evidence" in item and not isinstance(item["evidence"], dict):
+        problems.append("the evidence is not a dict")
+    if "resolution" in item and not isinstance(item["resolution"], str):
+        problems.append("the resolution is not text")
+    if "runbook" in item and not isinstance(item["runbook"], str):
+        problems.append("the runbook is not a name")
+    return "; ".join(problems) or None
+
+
 def severity_rank(severity: str) -> int:
     """Position of ``severity`` in SEVERITIES; unknown names rank lowest."""
     return _RANK.get(severity, -1)

@@ -2,10 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The worker_failures runbook's judgement, on provider-neutral worker records.
 
-Providers (Docker, Kubernetes) describe each worker container/pod as
-{name, state, running, restart_count, restarts_last_hour, exit_code, oom_killed,
-started_at, memory_limit_bytes, logs: [lines]}; the judgement reads only that. The Docker
-provider's reading (``read_docker_service``) is at the end.
+Providers (Docker, Kubernetes) describe each worker container/pod as one
+WORKER_RECORD (below); the judgement reads only that. The Docker provider's
+reading (``read_docker_service``) is at the end.
 """
 
 from __future__ import annotations
@@ -26,6 +25,26 @@ from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import (
     redact_url,
     url_secrets,
 )
+
+# The worker record every provider returns (platform_workers.containers): field -> (types, meaning).
+WORKER_RECORD: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": ((str,), "the container (Docker) or pod (Kubernetes) name; what restart_workers takes"),
+    "id": ((str,), "the platform's short id of it"),
+    "hostname": ((str, type(None)), "the host name its processes see; Celery's node is worker@<hostname>"),
+    "state": ((str, type(None)), "the platform's word for its state (running, exited, restarting, paused...)"),
+    "running": ((bool,), "its processes run now"),
+    "health": ((str, type(None)), "the health check's verdict (healthy, unhealthy, starting), if it has one"),
+    "restart_count": ((int,), "restarts over its life, as the platform counts them"),
+    "restarts_last_hour": ((int, type(None)), "failures (not asked-for stops) in the last hour; None: unknown"),
+    "exit_code": ((int, type(None)), "the exit code of its last run"),
+    "oom_killed": ((bool,), "its last run was killed for memory"),
+    "started_at": ((str, type(None)), "when its current run started (RFC 3339)"),
+    "finished_at": ((str, type(None)), "when its last run ended (RFC 3339)"),
+    "memory_limit_bytes": ((int, type(None)), "its memory limit in bytes; None: no limit"),
+    "env": ((dict,), "the settings asked for (env_keys), secret-named ones masked"),
+    "signals": ((dict,), "what its logs say (analyse_logs): oom, exceptions, unreachable dependencies, jobs..."),
+    "log_tail": ((list,), "its last log lines (at most 20, 300 characters each), credentials in URLs masked"),
+}
 
 OOM = re.compile(r"MemoryError|OOMKilled|out of memory|Killed process|signal 9 \(SIGKILL\)", re.I)
 SEGFAULT = re.compile(r"Segmentation fault|SIGSEGV|signal 11", re.I)
@@ -49,7 +68,7 @@ def analyse_logs(lines: list[str]) -> dict[str, Any]:
     both), so they describe now, not the past."""
     signals: dict[str, Any] = {"oom": 0, "segfault": 0, "exceptions": Counter(), "exception_lines": [],
                                "dependency_errors": [], "unreachable": [], "jobs_succeeded": 0,
-                               "last_ticket_before_restart": []}
+                               "last_job": None, "last_ticket_before_restart": []}
     errors: dict[str, list[str]] = {"redis": [], "postgres": []}
     last_ticket = None
     saw_start = False
@@ -71,6 +90,7 @@ def analyse_logs(lines: list[str]) -> dict[str, Any]:
                     errors[name] = []
         if JOB_SUCCEEDED.search(line):
             signals["jobs_succeeded"] += 1
+            signals["last_job"] = line.strip()[:300]
         if DEPENDENCY.search(line):
             name = dependency_name(line)
             errors[name] = (errors[name] + [line.strip()[:300]])[-5:]
@@ -133,7 +153,7 @@ def worker_findings(workers: list[dict[str, Any]], crash_loop_restarts: int = 5)
                 f"{w['name']} (OOMKilled={w.get('oom_killed')}, exit {w.get('exit_code')}, limit {w.get('memory_limit_bytes')})"
                 for w in oom),
             {"workers": [{key: w.get(key) for key in ("name", "oom_killed", "exit_code", "memory_limit_bytes")} for w in oom]},
-            "Raise the worker memory limit (2Gi -> 4Gi on Kubernetes; mem_limit on Docker) and watch the trend for a leak.",
+            "Raise the worker memory limit (resolve: x1.5 from the current one, capped) and watch the trend for a leak.",
         ))
     segv = [w for w in workers if w.get("exit_code") == 139 or w["signals"]["segfault"]]
     if segv:
@@ -196,7 +216,7 @@ def shown_env(env: dict[str, str], keys: list[str]) -> dict[str, str]:
 
 
 def docker_time(text: str | None) -> float | None:
-    """Unix seconds of a Docker timestamp (RFC 3339 with nanoseconds); None for none or Docker's zero time."""
+    """Unix seconds of an RFC 3339 time (Docker's, with nanoseconds; Kubernetes'); None for none or Docker's zero time."""
     if not text or text.startswith("0001-"):
         return None
     match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
@@ -208,15 +228,17 @@ def docker_time(text: str | None) -> float | None:
 
 
 def describe_container(container, log_lines: int, env_keys: list[str], log_since: int = 0,
-                       fresh_since: int = 0, restarts_last_hour: int | None = None) -> dict:
+                       fresh_since: int = 0, deaths: list[float] | None = None) -> dict:
     """One worker record. A container started at or after ``fresh_since`` (a resolve restarted it) is
-    judged on the logs of its current run only: what its predecessor logged is no longer true of it."""
+    judged on its current run only - its logs and the crashes since - : what its predecessor did is no
+    longer true of it. ``deaths``: when it died of a failure in the last hour (None: unknown)."""
     attrs = container.attrs
     state = attrs.get("State") or {}
     env = dict(item.split("=", 1) for item in (attrs.get("Config") or {}).get("Env") or [] if "=" in item)
     started = docker_time(state.get("StartedAt"))
     if fresh_since and started and started >= fresh_since:
         log_since = max(log_since, int(started))
+        deaths = [moment for moment in deaths or [] if moment >= fresh_since]
     lines = []
     if log_lines:
         since = {"since": log_since} if log_since else {}
@@ -225,11 +247,13 @@ def describe_container(container, log_lines: int, env_keys: list[str], log_since
     return {
         "name": container.name,
         "id": container.short_id,
+        # The host name the worker's processes see: Celery names its node after it (worker@<hostname>).
+        "hostname": (attrs.get("Config") or {}).get("Hostname"),
         "state": state.get("Status"),
         "running": state.get("Status") == "running",
         "health": (state.get("Health") or {}).get("Status"),
         "restart_count": attrs.get("RestartCount", 0),
-        "restarts_last_hour": restarts_last_hour,
+        "restarts_last_hour": None if deaths is None else len(deaths),
         "exit_code": state.get("ExitCode"),
         "oom_killed": bool(state.get("OOMKilled")),
         "started_at": state.get("StartedAt"),
@@ -241,24 +265,25 @@ def describe_container(container, log_lines: int, env_keys: list[str], log_since
     }
 
 
-def deaths_last_hour(client, labels: list[str]) -> dict[str, int]:
-    """{container id: times it died of a failure in the last hour}, from the daemon's event log (one
-    bounded read). A stop asked for (exit 0, or 143 for SIGTERM) is not a crash."""
+def deaths_last_hour(client, labels: list[str]) -> dict[str, list[float]]:
+    """{container id: when it died of a failure in the last hour (Unix seconds)}, from the daemon's event
+    log (one bounded read). A stop asked for (exit 0, or 143 for SIGTERM) is not a crash."""
     now = int(time.time())
     events = client.events(since=now - 3600, until=now, decode=True,
                            filters={"type": "container", "event": "die", "label": labels})
-    counts: Counter = Counter()
+    deaths: dict[str, list[float]] = {}
     try:
         for event in events:
             actor = event.get("Actor") or {}
             if str((actor.get("Attributes") or {}).get("exitCode", "")) in ("0", "143"):
                 continue
-            counts[event.get("id") or actor.get("ID")] += 1
+            moment = event.get("timeNano", 0) / 1e9 or float(event.get("time", 0))
+            deaths.setdefault(event.get("id") or actor.get("ID"), []).append(moment)
     finally:
         close = getattr(events, "close", None)
         if close:
             close()
-    return dict(counts)
+    return deaths
 
 
 def read_docker_service(docker, params: dict[str, Any], target: str) -> list[dict]:
@@ -282,7 +307,7 @@ def read_docker_service(docker, params: dict[str, Any], target: str) -> list[dic
             deaths = deaths_last_hour(client, labels)
             box["records"] = [describe_container(container, params["log_lines"], params["env_keys"],
                                                  params["log_since"], params["fresh_since"],
-                                                 deaths.get(container.id, 0)) for container in containers]
+                                                 deaths.get(container.id, [])) for container in containers]
             client.close()
         except Exception as exc:  # reported by the caller, in one line
             box["error"] = exc

@@ -12,6 +12,13 @@ milliseconds more than its own work.
 
 Anything else - another connection, become, async, a task environment, or
 ``AIAGENTS_RUNBOOKS_IN_PROCESS=0`` - runs the module the usual way.
+
+The in-process path hands the arguments over through private globals of
+``ansible.module_utils.basic`` (what AnsiballZ's wrapper sets), which ansible-core
+may change in any release. meta/runtime.yml bounds ansible-core to the versions
+tested; should those globals still not be what this code expects, every module
+runs the usual way, with a warning, rather than failing or misreading its
+arguments.
 """
 
 from __future__ import annotations
@@ -24,10 +31,25 @@ import os
 
 from ansible.module_utils import basic
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 from ansible.vars.clean import remove_internal_keys
 
 _LOCAL = ("local", "ansible.builtin.local")
+# The private globals of ansible.module_utils.basic the in-process path sets (AnsiballZ's hand-over).
+_GLOBALS = ("_ANSIBLE_ARGS", "_ANSIBLE_PROFILE", "_PARSED_MODULE_ARGS")
+_warned: list[str] = []
+
+
+def internals_problem(module=basic) -> str | None:
+    """Why ``module`` (ansible.module_utils.basic) cannot take arguments in-process, or None when it can."""
+    missing = [name for name in _GLOBALS if not hasattr(module, name)]
+    if missing:
+        return f"ansible.module_utils.basic has no {', '.join(missing)}"
+    loader = getattr(module, "_load_params", None)
+    if not callable(loader):
+        return "ansible.module_utils.basic has no _load_params"
+    return None
 
 
 class InProcessModuleAction(ActionBase):
@@ -47,7 +69,12 @@ class InProcessModuleAction(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp  # no temporary files on the target are used either way
-        if not self._in_process():
+        problem = internals_problem() if self._in_process() else None
+        if problem and problem not in _warned:
+            _warned.append(problem)
+            Display().warning(f"aiagents.runbooks modules run the usual way (slower): {problem}, which the "
+                              "in-process path needs; this ansible-core is not one the collection was tested with")
+        if problem or not self._in_process():
             return merge_hash(result, self._execute_module(task_vars=task_vars, wrap_async=self._task.async_val))
         name = self._task.action.rsplit(".", 1)[-1]
         args = dict(self._task.args)

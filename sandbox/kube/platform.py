@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -433,6 +434,13 @@ class KubePlatform:
 
     def reset_workers(self) -> None:
         self.set_worker_override(None)
+
+    def restart_workers(self) -> None:
+        """New worker pods (a hung one ends): a rolling restart, waited for."""
+        stamp = datetime.now(timezone.utc).isoformat()
+        patch = {"spec": {"template": {"metadata": {"annotations": {"aiagents.sandbox/restartedAt": stamp}}}}}
+        client.AppsV1Api(self.api).patch_namespaced_deployment("celery-worker", NAMESPACE, patch)
+        self._wait("worker")
 
     def first_worker(self) -> tuple[str, str]:
         pod = self.ready_pod("app=celery-worker")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -83,3 +84,50 @@ def test_each_runbook_answers_to_its_index_name_from_the_root_and_playbooks_and_
         assert tasks, name
         assert _task_list(f"{index_name}.yml") == tasks
         assert _task_list(f"playbooks/{index_name}.yml") == tasks
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_installed_collection_writes_its_report_in_a_plain_project(tmp_path):
+    """No ansible.cfg of ours: the report callback comes with the collection's playbooks."""
+    build = ansible("ansible-galaxy", "collection", "build", "--output-path", str(tmp_path), cwd=REPO)
+    assert build.returncode == 0, build.stdout + build.stderr
+    tarball = next(tmp_path.glob("aiagents-runbooks-*.tar.gz"))
+    installed = tmp_path / "collections"
+    install = ansible("ansible-galaxy", "collection", "install", "--no-deps", "--force", "-p", str(installed),
+                      str(tarball), cwd=tmp_path)
+    assert install.returncode == 0, install.stdout + install.stderr
+    project = tmp_path / "project"
+    project.mkdir()
+    port = closed_port()
+    run = ansible("ansible-playbook", "-i", "localhost,", "-c", "local", "aiagents.runbooks.high_queue_depth",
+                  "--tags", "diagnose", "-e", f"runbooks_redis_url=redis://127.0.0.1:{port}/0",
+                  "-e", f"runbooks_prometheus_url=http://127.0.0.1:{port}", cwd=project,
+                  env={"ANSIBLE_COLLECTIONS_PATH": str(installed), "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not (project / "ansible.cfg").exists()
+    report = json.loads((project / "reports/high_queue_depth/latest.json").read_text())
+    assert report["findings"][0]["id"] == "redis_unreachable" and report["verdict"] == "down"
+    assert (project / "reports/high_queue_depth/latest.md").read_text().startswith("# Runbook high_queue_depth")
+    assert not list((project / "reports/high_queue_depth").glob(".*.part"))
+    assert run.stdout.count("runbook report:") == 1
+
+
+def test_a_templated_report_dir_and_a_play_that_fails_half_way(tmp_path):
+    """The report directory may be a template; a run that stops still leaves its report, naming where."""
+    run = ansible("ansible-playbook", "playbooks/worker_failures.yml", "--tags", "diagnose",
+                  "-e", f"report_base={tmp_path}", "-e", "runbooks_report_dir={{ report_base }}/incident-42",
+                  cwd=REPO, env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert run.returncode != 0
+    assert run.stdout.count("runbook report:") == 1  # enabled by ansible.cfg and beside the playbook: one report
+    report = json.loads((tmp_path / "incident-42/worker_failures/latest.json").read_text())
+    assert report["result"] == "failed"
+    assert report["failed_at"] == "platform : Describe the worker containers and judge them"
+    assert "Stopped at: platform : Describe the worker containers" in \
+        (tmp_path / "incident-42/worker_failures/latest.md").read_text()

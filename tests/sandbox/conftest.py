@@ -30,6 +30,13 @@ class Sandbox(PlatformSandbox):
         return json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True,
                                          check=True).stdout)
 
+    def every_worker(self, condition) -> bool:
+        """condition(container) holds for every worker container - and there is at least one (an `all` over
+        no workers would hold, whatever it checks)."""
+        workers = self.workers()
+        assert workers, "no worker container exists"
+        return all(condition(worker) for worker in workers)
+
     def logs(self, container: str) -> str:
         result = subprocess.run(["docker", "logs", container], capture_output=True, text=True, check=False)
         return result.stdout + result.stderr

@@ -75,3 +75,18 @@ def test_docker_service_info_describes_the_workers_and_reads_logs_since_a_moment
     assert all("FLOOD-00000" in line for line in lines if "ticket_id=" in line), lines
     assert len(lines) < 20 and not any("ready" in line for line in lines), lines
     assert sum(c["signals"]["jobs_succeeded"] for c in since["containers"]) == 1
+
+
+def test_the_docker_provider_returns_exactly_the_worker_record(healed, run_module):
+    """platform_workers.containers is written down once (_workers.WORKER_RECORD); the provider returns it."""
+    from ansible_collections.aiagents.runbooks.plugins.module_utils._workers import WORKER_RECORD
+
+    result = run_module("aiagents.runbooks.docker_service_info",
+                        {"project": "aiagents", "service": "worker", "log_lines": 50, "env_keys": ["HTTPX_TIMEOUT"],
+                         "findings": True}).result
+    assert result["containers"], "no worker container to describe"
+    for record in result["containers"]:
+        assert set(record) == set(WORKER_RECORD), set(record) ^ set(WORKER_RECORD)
+        for field, (types, _meaning) in WORKER_RECORD.items():
+            assert isinstance(record[field], types), (field, record[field])
+        assert record["running"] and record["restarts_last_hour"] == 0 and record["memory_limit_bytes"] > 0

@@ -266,7 +266,7 @@ def celery_format(healed: Sandbox) -> Iterator[tuple[Sandbox, list[str]]]:
         sandbox.cli("up", "--queue-format", "plain")
         purge_celery_leftovers(sandbox.redis(), tickets)
         assert "queue format: plain" in sandbox.cli("status").stdout
-        assert all("QUEUE_FORMAT=plain" in w["Config"]["Env"] for w in sandbox.workers())
+        assert sandbox.every_worker(lambda w: "QUEUE_FORMAT=plain" in w["Config"]["Env"])
         ticket = unique_ticket()
         response = sandbox.signed_webhook("acme-corp", ticket)
         assert response.status_code == 202 and response.json()["queue_format"] == "plain", response.text
@@ -279,7 +279,7 @@ def test_celery_queue_format(celery_format: tuple[Sandbox, list[str]]) -> None:
     sandbox, mine = celery_format
     client = sandbox.redis()
     sandbox.cli("fault", "workers-stopped")
-    assert all(w["State"]["Status"] == "exited" for w in sandbox.workers())
+    assert sandbox.every_worker(lambda w: w["State"]["Status"] == "exited")
     assert sandbox.metrics()[f'queue_depth{{queue="{QUEUE}"}}'] == 0
     assert client.hlen("unacked") == 0 and client.zcard("unacked_index") == 0
 
@@ -335,7 +335,7 @@ def test_celery_queue_format(celery_format: tuple[Sandbox, list[str]]) -> None:
 def test_workers_stopped_and_healed(healed: Sandbox) -> None:
     sandbox = healed
     sandbox.cli("fault", "workers-stopped")
-    assert all(w["State"]["Status"] == "exited" for w in sandbox.workers())
+    assert sandbox.every_worker(lambda w: w["State"]["Status"] == "exited")
     assert sandbox.metrics()["worker_active_count"] == 0
     sandbox.cli("heal", "workers-stopped")
     assert sandbox.metrics()["worker_active_count"] == int(sandbox.env["WORKER_REPLICAS"])
@@ -353,7 +353,7 @@ def test_redis_down_and_healed(healed: Sandbox) -> None:
     with pytest.raises(redis.ConnectionError):
         sandbox.redis().ping()
     # The workers keep running and say they lost their broker.
-    assert all(w["State"]["Status"] == "running" for w in sandbox.workers())
+    assert sandbox.every_worker(lambda w: w["State"]["Status"] == "running")
     # Celery's consumer and the plain-queue threads each say so; the threads' lines
     # (every 2 s each) can crowd Celery's out of a short tail.
     sandbox.wait_for(lambda: all(re.search(r"Cannot connect to redis|redis unavailable", subprocess.run(
@@ -407,7 +407,7 @@ def assert_workers_settled(sandbox: Sandbox, seconds: float = 12) -> None:
     while time.monotonic() < deadline:
         time.sleep(1)
         assert worker_restarts(sandbox) == settled, f"workers still restarting after heal: {settled}"
-    assert all(w["State"]["Health"]["Status"] == "healthy" for w in sandbox.workers())
+    assert sandbox.every_worker(lambda w: w["State"]["Health"]["Status"] == "healthy")
 
 
 def test_worker_oom_kill(healed: Sandbox) -> None:
@@ -459,7 +459,7 @@ def test_worker_crash_loop(healed: Sandbox) -> None:
     name = sandbox.workers()[0]["Name"].lstrip("/")
     assert "ValueError: invalid DATABASE_POOL_SIZE='ten'" in sandbox.logs(name)
     sandbox.cli("heal", "worker-crash-loop")
-    assert all(w["RestartCount"] == 0 and w["State"]["Health"]["Status"] == "healthy" for w in sandbox.workers())
+    assert sandbox.every_worker(lambda w: w["RestartCount"] == 0 and w["State"]["Health"]["Status"] == "healthy")
 
 
 def test_bad_api_key_fails_every_job(healed: Sandbox) -> None:
@@ -469,7 +469,7 @@ def test_bad_api_key_fails_every_job(healed: Sandbox) -> None:
     before = sandbox.metrics().get(counter, 0)
     sandbox.cli("fault", "worker-bad-api-key")
     assert "OPENAI_API_KEY=sk-invalid-" in override.read_text()
-    assert all(any(e.startswith("OPENAI_API_KEY=sk-invalid-") for e in w["Config"]["Env"]) for w in sandbox.workers())
+    assert sandbox.every_worker(lambda w: any(e.startswith("OPENAI_API_KEY=sk-invalid-") for e in w["Config"]["Env"]))
     tickets = [unique_ticket() for _job in range(3)]
     for ticket in tickets:
         assert sandbox.signed_webhook("globex", ticket).status_code == 202

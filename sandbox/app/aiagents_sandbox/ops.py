@@ -4,6 +4,7 @@ run inside the platform image by sandbox/bin/sandbox:
     python -m aiagents_sandbox.ops flood --count N --skew S --age-minutes M
     python -m aiagents_sandbox.ops unflood | poison --count N | unpoison
     python -m aiagents_sandbox.ops hog-memory --node worker@ID
+    python -m aiagents_sandbox.ops freeze --node worker@ID
     python -m aiagents_sandbox.ops hold exhaust|long-query [SECONDS]|lock
     python -m aiagents_sandbox.ops init-metrics TENANT...   these tenants' counters at 0
 
@@ -74,6 +75,13 @@ def hog_memory(node: str) -> None:
     print(replies)
 
 
+def freeze(node: str) -> None:
+    replies = app.control.broadcast("sandbox_freeze", destination=[node], reply=True, timeout=3)
+    if not replies:
+        sys.exit(f"FAILED: {node} did not answer")
+    print(replies)
+
+
 def init_metrics(tenants: list[str]) -> None:
     """Each given tenant's outcome counters start at 0 (never lowering a count)."""
     metrics.initialise(broker(), tenants)
@@ -134,6 +142,8 @@ def main(argv: list[str]) -> None:
     sub.add_parser("unpoison")
     p = sub.add_parser("hog-memory")
     p.add_argument("--node", required=True)
+    p = sub.add_parser("freeze")
+    p.add_argument("--node", required=True)
     p = sub.add_parser("hold")
     p.add_argument("kind")
     p.add_argument("args", nargs="*")
@@ -153,6 +163,8 @@ def main(argv: list[str]) -> None:
         init_metrics(opts.tenants)
     elif opts.op == "hog-memory":
         hog_memory(opts.node)
+    elif opts.op == "freeze":
+        freeze(opts.node)
     elif opts.op == "hold":
         try:
             hold(opts.kind, opts.args)

@@ -284,6 +284,9 @@ class PlainQueueConsumer(bootsteps.StartStopStep):
     def _consume(self) -> None:
         client = redis.Redis.from_url(settings.redis_url)
         while not self.stopping.is_set():
+            if FROZEN.is_set():  # hung: takes no more work, and never says why
+                self.stopping.wait(1)
+                continue
             try:
                 item = client.blpop([settings.queue_name], timeout=1)
             except redis.RedisError as exc:
@@ -301,6 +304,28 @@ class PlainQueueConsumer(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(PlainQueueConsumer)
+
+
+# Fault injection: a hung worker. Its container runs and its heartbeat goes on,
+# but it takes no job and its main thread is stuck in a call at the next
+# remote-control message (a ping), so it answers nothing more.
+FROZEN = threading.Event()
+
+
+@control_command()
+def sandbox_freeze(state: Any) -> dict[str, str]:
+    """Fault injection: hang this worker (see FROZEN)."""
+    FROZEN.set()
+    log.warning("freezing on request (fault injection)")
+    return {"ok": "frozen"}
+
+
+@control_command(name="ping")
+def sandbox_ping(state: Any, **kwargs: Any) -> dict[str, str]:
+    """Celery's ping - unless the worker is hung: then stuck, as a call that never returns."""
+    while FROZEN.is_set():
+        time.sleep(60)
+    return {"ok": "pong"}
 
 
 @control_command(args=[("mb", int)], signature="[mb]")

@@ -103,3 +103,17 @@ def test_reports_are_replaced_whole(tmp_path):
     _write_atomically(str(target), json.dumps({"a": 2}))
     assert json.loads(target.read_text()) == {"a": 2}
     assert os.listdir(tmp_path) == ["latest.json"]  # no temporary file left behind
+
+
+def test_the_report_refuses_a_hand_made_finding():
+    from ansible_collections.aiagents.runbooks.plugins.callback.runbook_report import CallbackModule
+
+    plugin = CallbackModule()
+    plugin.report = {"findings": []}
+    warnings = []
+    plugin._display = type("Display", (), {"warning": lambda self, message: warnings.append(message)})()
+    good = finding("queue_depth_high", "high", "depth 150")
+    plugin._collect_findings([good, {"id": "queue_depth_high", "severity": "hihg", "summary": "typo"}])
+    assert plugin.report["findings"] == [good]
+    assert "unknown severity 'hihg'" in plugin.report["rejected_findings"][0]["why"]
+    assert len(warnings) == 1

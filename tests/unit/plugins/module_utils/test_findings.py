@@ -43,3 +43,15 @@ def test_worst_severity_and_ordering():
     assert worst_severity(items) == "critical"
     assert worst_severity([]) is None
     assert [i["id"] for i in sort_findings(items)] == ["b_crit", "c_med", "a_low"]
+
+
+def test_check_passes_what_the_constructor_builds_and_names_what_is_wrong_otherwise():
+    from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import check
+
+    assert check(finding("queue_no_workers", "critical", "none", {"a": 1}, "start", runbook="worker_failures")) is None
+    hand_made = {"id": "queue_no_workers", "severity": "urgent", "summary": "", "evidence": [], "note": "x"}
+    problem = check(hand_made)
+    for part in ("missing resolution", "unknown keys note", "unknown severity 'urgent'", "the summary is empty",
+                 "the evidence is not a dict"):
+        assert part in problem
+    assert check("queue_no_workers") == "a finding is a dict, not str"

@@ -146,3 +146,31 @@ def test_docker_times_are_read_to_the_microsecond():
     assert docker_time("2026-11-29T23:44:48+01:00") == 1795992288
     assert docker_time("0001-01-01T00:00:00Z") is None
     assert docker_time(None) is None
+
+
+class FakeContainer:
+    name, short_id = "aiagents-worker-1", "abc123"
+
+    def __init__(self, started_at: str, logs: str = "") -> None:
+        self.attrs = {"State": {"Status": "running", "StartedAt": started_at, "ExitCode": 0}, "RestartCount": 7,
+                      "Config": {"Env": []}, "HostConfig": {"Memory": 536870912}}
+        self.text, self.asked = logs, {}
+
+    def logs(self, **options):
+        self.asked = options
+        return self.text.encode()
+
+
+def test_a_worker_restarted_by_resolve_is_judged_on_its_new_run_only():
+    from ansible_collections.aiagents.runbooks.plugins.module_utils._workers import describe_container, docker_time
+
+    started = "2026-11-29T22:44:48.5Z"
+    moment = docker_time(started)
+    deaths = [moment - 600, moment - 300, moment - 60, moment + 5]
+    fresh = FakeContainer(started)
+    record = describe_container(fresh, 100, [], fresh_since=int(moment) - 1, deaths=deaths)
+    assert fresh.asked["since"] == int(moment) and record["restarts_last_hour"] == 1
+    untouched = FakeContainer(started)
+    record = describe_container(untouched, 100, [], fresh_since=int(moment) + 60, deaths=deaths)
+    assert "since" not in untouched.asked and record["restarts_last_hour"] == 4
+    assert describe_container(FakeContainer(started), 0, [])["restarts_last_hour"] is None
