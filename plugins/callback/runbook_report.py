@@ -54,7 +54,10 @@ QUIET_ACTIONS = ("ansible.builtin.set_fact", "set_fact", "ansible.builtin.debug"
 # The instance writing the report of this run, when more than one is loaded (enabled, and beside the playbook).
 _WRITER: list = []
 # Why a finding was not acted on.
-NOT_OPTED_IN, GUARD, CHECK_MODE, NO_REMEDIATION = "not_opted_in", "guard", "check_mode", "no_remediation"
+NOT_OPTED_IN = "not_opted_in"
+GUARD = "guard"
+CHECK_MODE = "check_mode"
+NO_REMEDIATION = "no_remediation"
 DECLINE_REASONS = (NOT_OPTED_IN, GUARD)
 
 

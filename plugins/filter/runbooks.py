@@ -392,7 +392,7 @@ RESUME = "ansible-playbook playbooks/resume.yml -e resume={target}"
 def pause_entry(item):
     """A pause record ({key: target, value: {reason, runbook, at}}) as the runbooks show it, with how to resume."""
     target, record = item["key"], item.get("value") or {}
-    kind, _, name = target.partition(":") if target.startswith("tenant:") else ("service", "", target)
+    kind, name = ("tenant", target.split(":", 1)[1]) if target.startswith("tenant:") else ("service", target)
     return {"target": target, "kind": kind, "name": name, "reason": record.get("reason", ""),
             "runbook": record.get("runbook", ""), "at": record.get("at", ""),
             "resume": RESUME.format(target=target)}

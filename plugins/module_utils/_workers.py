@@ -112,6 +112,9 @@ def dependency_name(line: str) -> str:
     return "redis" if match and match.group(1).lower() in ("redis", "kombu") else "postgres"
 
 
+LOOP_FIELDS = ("name", "state", "restart_count", "restarts_last_hour", "exit_code")
+
+
 def restarts_in_hour(worker: dict[str, Any]) -> int:
     """Restarts in the last hour (what the escalation rule counts); the lifetime count when the provider
     cannot tell when they happened."""
@@ -140,8 +143,7 @@ def worker_findings(workers: list[dict[str, Any]], crash_loop_restarts: int = 5)
             "worker_crash_loop", "high",
             f"{len(looping)} workers crash-loop: "
             + ", ".join(f"{w['name']} ({restarts_in_hour(w)} restarts in the last hour)" for w in looping),
-            {"workers": [{key: worker.get(key) for key in ("name", "state", "restart_count", "restarts_last_hour",
-                                                             "exit_code")} for worker in looping],
+            {"workers": [{key: worker.get(key) for key in LOOP_FIELDS} for worker in looping],
              "crash_loop_restarts": crash_loop_restarts},
             "Read the termination reason below; fix config (secret/env) and do a rolling restart, or roll back a bad deploy.",
         ))

@@ -13,10 +13,10 @@ from tests.harness.ansible import REPO
 pytestmark = pytest.mark.sandbox
 
 
-def run_runbook(run_playbook, runbook: str, mode: str, report_dir, **extra) -> tuple[object, dict]:
+def run_runbook(run_playbook, runbook: str, mode: str, report_dir, **extra) -> dict:
     run = run_playbook(f"playbooks/{runbook}.yml", {"runbooks_report_dir": str(report_dir), **extra}, tags=mode)
     assert run.rc == 0, run.stdout[-3000:]
-    return run, json.loads((report_dir / runbook / "latest.json").read_text())
+    return json.loads((report_dir / runbook / "latest.json").read_text())
 
 
 def finding(report: dict, finding_id: str) -> dict:
@@ -32,12 +32,12 @@ def test_a_hung_worker_is_named_then_restarted_alone(healed, run_playbook, tmp_p
     hung = sorted(started(sandbox))[0]
     sandbox.cli("fault", "worker-hung")
     before = started(sandbox)
-    _, report = run_runbook(run_playbook, "worker_failures", "diagnose", tmp_path, worker_failures_hung_grace=5)
+    report = run_runbook(run_playbook, "worker_failures", "diagnose", tmp_path, worker_failures_hung_grace=5)
     named = finding(report, "worker_hung")
     assert [item["name"] for item in named["evidence"]["workers"]] == [hung]
     assert named["severity"] == "high"
 
-    _, report = run_runbook(run_playbook, "worker_failures", "resolve", tmp_path, worker_failures_hung_grace=5)
+    report = run_runbook(run_playbook, "worker_failures", "resolve", tmp_path, worker_failures_hung_grace=5)
     after = started(sandbox)
     assert after[hung] != before[hung]  # restarted
     assert {name: at for name, at in after.items() if name != hung} == \
@@ -49,14 +49,14 @@ def test_a_hung_worker_is_named_then_restarted_alone(healed, run_playbook, tmp_p
 def test_writes_stopped_on_purpose_stay_stopped_until_resumed(healed, run_playbook, tmp_path):
     sandbox = healed
     sandbox.cli("fault", "db-corrupt-page")
-    _, report = run_runbook(run_playbook, "database_connection_issues", "resolve", tmp_path,
+    report = run_runbook(run_playbook, "database_connection_issues", "resolve", tmp_path,
                             database_connection_issues_stop_writes=True)
     assert finding(report, "db_corruption_suspected")["outcome"] == "persisting"  # contained, not cured
     assert not report["resolved"]
     assert sandbox.every_worker(lambda worker: not worker["State"]["Running"])
 
     # Another runbook sees the workers down: it reports the pause and does not start them.
-    _, report = run_runbook(run_playbook, "worker_failures", "resolve", tmp_path)
+    report = run_runbook(run_playbook, "worker_failures", "resolve", tmp_path)
     paused = finding(report, "platform_paused")
     assert {item["target"] for item in paused["evidence"]["pauses"]} == {"api", "worker"}
     assert "playbooks/resume.yml -e resume=api" in paused["resolution"]
@@ -65,7 +65,7 @@ def test_writes_stopped_on_purpose_stay_stopped_until_resumed(healed, run_playbo
     assert "stopped on purpose (writes stopped" in refused["detail"]
     assert report["actions"] == []
     assert sandbox.every_worker(lambda worker: not worker["State"]["Running"])
-    _, report = run_runbook(run_playbook, "high_queue_depth", "diagnose", tmp_path)
+    report = run_runbook(run_playbook, "high_queue_depth", "diagnose", tmp_path)
     assert "platform_paused" in [item["id"] for item in report["findings"]]
 
     # The DBA has looked; resume, as the finding says.
@@ -75,7 +75,7 @@ def test_writes_stopped_on_purpose_stay_stopped_until_resumed(healed, run_playbo
     sandbox.wait_for(lambda: sandbox.every_worker(lambda worker: worker["State"]["Running"]), 60, 1, "workers running")
     assert not (REPO / "sandbox/state/pauses.json").exists() or \
         json.loads((REPO / "sandbox/state/pauses.json").read_text()) == {}
-    _, report = run_runbook(run_playbook, "worker_failures", "diagnose", tmp_path)
+    report = run_runbook(run_playbook, "worker_failures", "diagnose", tmp_path)
     assert "platform_paused" not in [item["id"] for item in report["findings"]]
 
 
@@ -95,9 +95,9 @@ def test_a_stale_head_live_workers_pass_by_is_quarantined(healed, run_playbook, 
     client = sandbox.redis()
     # Every consumer thread takes a job and hangs on it; the rest of the queue stays put.
     sandbox.wait_for(lambda: client.llen("enhancement_queue") <= 40 - 8, 30, 1, "the workers holding jobs")
-    _, report = run_runbook(run_playbook, "high_queue_depth", "diagnose", tmp_path)
+    report = run_runbook(run_playbook, "high_queue_depth", "diagnose", tmp_path)
     head = finding(report, "queue_oldest_job_stale")["evidence"]["oldest"]
-    _, report = run_runbook(run_playbook, "high_queue_depth", "resolve", tmp_path,
+    report = run_runbook(run_playbook, "high_queue_depth", "resolve", tmp_path,
                             high_queue_depth_quarantine_stale=True)
     stale = finding(report, "queue_oldest_job_stale")
     assert stale["acted_by"] and stale["outcome"] in ("resolved", "persisting")
