@@ -368,7 +368,10 @@ def hung_findings(containers, answering, grace_seconds=60, now=None):
     hung = []
     for container in containers or []:
         started = docker_time(container.get("started_at"))
-        if not container.get("running") or not container.get("hostname") or container["hostname"] in nodes:
+        # Celery names its node <name>@<host>, the host being the worker's host name, its container id (with
+        # host networking every container has the host's name) or its pod name: any of them answers for it.
+        identities = {container.get(key) for key in ("hostname", "id", "name")} - {None, ""}
+        if not container.get("running") or identities & nodes:
             continue
         if started is None or moment - started < float(grace_seconds):
             continue  # just started: not answering yet is normal

@@ -30,7 +30,7 @@ from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import (
 WORKER_RECORD: dict[str, tuple[tuple[type, ...], str]] = {
     "name": ((str,), "the container (Docker) or pod (Kubernetes) name; what restart_workers takes"),
     "id": ((str,), "the platform's short id of it"),
-    "hostname": ((str, type(None)), "the host name its processes see; Celery's node is worker@<hostname>"),
+    "hostname": ((str, type(None)), "the host name its processes see (with host networking, the host's)"),
     "state": ((str, type(None)), "the platform's word for its state (running, exited, restarting, paused...)"),
     "running": ((bool,), "its processes run now"),
     "health": ((str, type(None)), "the health check's verdict (healthy, unhealthy, starting), if it has one"),

@@ -7,7 +7,7 @@ NOW = 1795992288.0  # 2026-11-29T22:44:48Z
 
 
 def container(name, hostname, started="2026-11-29T22:30:00.123456789Z", running=True, last_job=None):
-    return {"name": name, "hostname": hostname, "running": running, "started_at": started,
+    return {"name": name, "hostname": hostname, "id": f"id-{name}", "running": running, "started_at": started,
             "signals": {"last_job": last_job}}
 
 
@@ -17,6 +17,8 @@ def broker(*hostnames):
 
 def test_a_running_worker_that_does_not_answer_is_hung_and_named():
     workers = [container("w1", "aaa", last_job="[22:31] job succeeded ticket_id=T-1"), container("w2", "bbb")]
+    workers[1]["hostname"] = "vm"  # host networking: the host's name; Celery names the node after the id
+    workers[1]["id"] = "bbb"
     found = hung_findings(workers, broker("bbb"), grace_seconds=60, now=NOW)
     assert [item["id"] for item in found] == ["worker_hung"]
     hung = found[0]["evidence"]["workers"]
