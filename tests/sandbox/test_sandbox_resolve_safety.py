@@ -48,12 +48,14 @@ def test_a_hung_worker_is_named_then_restarted_alone(healed, run_playbook, tmp_p
 
 def test_writes_stopped_on_purpose_stay_stopped_until_resumed(healed, run_playbook, tmp_path):
     sandbox = healed
+    replicas = len(sandbox.workers())
     sandbox.cli("fault", "db-corrupt-page")
     report = run_runbook(run_playbook, "database_connection_issues", "resolve", tmp_path,
                             database_connection_issues_stop_writes=True)
     assert finding(report, "db_corruption_suspected")["outcome"] == "persisting"  # contained, not cured
     assert not report["resolved"]
     assert sandbox.every_worker(lambda worker: not worker["State"]["Running"])
+    assert len(sandbox.workers()) == replicas  # stopped, every one of them kept to resume
 
     # Another runbook sees the workers down: it reports the pause and does not start them.
     report = run_runbook(run_playbook, "worker_failures", "resolve", tmp_path)
@@ -73,6 +75,7 @@ def test_writes_stopped_on_purpose_stay_stopped_until_resumed(healed, run_playbo
     resumed = run_playbook("playbooks/resume.yml", {"resume": "api,worker"})
     assert resumed.rc == 0, resumed.stdout[-3000:]
     sandbox.wait_for(lambda: sandbox.every_worker(lambda worker: worker["State"]["Running"]), 60, 1, "workers running")
+    assert len(sandbox.workers()) == replicas
     assert not (REPO / "sandbox/state/pauses.json").exists() or \
         json.loads((REPO / "sandbox/state/pauses.json").read_text()) == {}
     report = run_runbook(run_playbook, "worker_failures", "diagnose", tmp_path)
