@@ -51,7 +51,7 @@ def test_writes_stopped_on_purpose_stay_stopped_until_resumed(healed, run_playbo
     replicas = len(sandbox.workers())
     sandbox.cli("fault", "db-corrupt-page")
     report = run_runbook(run_playbook, "database_connection_issues", "resolve", tmp_path,
-                            database_connection_issues_stop_writes=True)
+                         database_connection_issues_stop_writes=True)
     assert finding(report, "db_corruption_suspected")["outcome"] == "persisting"  # contained, not cured
     assert not report["resolved"]
     assert sandbox.every_worker(lambda worker: not worker["State"]["Running"])
@@ -101,7 +101,7 @@ def test_a_stale_head_live_workers_pass_by_is_quarantined(healed, run_playbook, 
     report = run_runbook(run_playbook, "high_queue_depth", "diagnose", tmp_path)
     head = finding(report, "queue_oldest_job_stale")["evidence"]["oldest"]
     report = run_runbook(run_playbook, "high_queue_depth", "resolve", tmp_path,
-                            high_queue_depth_quarantine_stale=True)
+                         high_queue_depth_quarantine_stale=True)
     stale = finding(report, "queue_oldest_job_stale")
     assert stale["acted_by"] and stale["outcome"] in ("resolved", "persisting")
     held = [json.loads(raw) for raw in client.lrange("enhancement_queue:quarantine", 0, -1)]
