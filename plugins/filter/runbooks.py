@@ -421,6 +421,13 @@ def make_finding(finding_id, severity, summary, evidence=None, resolution="", ru
                    runbook)
 
 
+def failing_on(containers, dependency):
+    """Names of the running workers whose logs (read since a restart of `dependency`) show they still cannot
+    reach it. A worker that shows nothing - an idle queue gave it no reason to try - is not among them."""
+    return [item["name"] for item in containers or []
+            if item.get("running") and dependency in ((item.get("signals") or {}).get("unreachable") or [])]
+
+
 def finding_outcomes(findings):
     """{finding id: outcome} of a resolve report's findings; not_acted carries its why (not_acted:guard)."""
     outcomes = {}
@@ -438,4 +445,4 @@ class FilterModule:
                 "secret_matches": secret_matches, "memory_bytes": memory_bytes, "scale_target": scale_target,
                 "memory_target": memory_target, "pool_plan": pool_plan, "finding_outcomes": finding_outcomes,
                 "hung_findings": hung_findings, "pause_entry": pause_entry, "pause_findings": pause_findings,
-                "finding": make_finding}
+                "finding": make_finding, "failing_on": failing_on}

@@ -111,3 +111,16 @@ def test_an_unknown_max_connections_changes_nothing():
 def test_the_concurrency_default_applies_when_the_workers_do_not_say():
     plan = pool_plan([{"name": "w", "running": True, "env": {}}], 1000, [NORMAL], concurrency=8)
     assert plan["processes"] == 9
+
+
+def test_after_a_database_restart_only_workers_still_failing_on_it_are_named():
+    from ansible_collections.aiagents.runbooks.plugins.filter.runbooks import failing_on
+
+    def worker(name, unreachable=(), running=True, jobs=0):
+        return {"name": name, "running": running, "signals": {"unreachable": list(unreachable), "jobs_succeeded": jobs}}
+
+    containers = [worker("w1", ["postgres"]), worker("w2"),  # w2: idle, nothing logged since - left alone
+                  worker("w3", ["redis"]), worker("w4", ["postgres"], running=False), worker("w5", jobs=3)]
+    assert failing_on(containers, "postgres") == ["w1"]
+    assert failing_on(containers, "redis") == ["w3"]
+    assert failing_on([], "postgres") == []
