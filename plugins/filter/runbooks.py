@@ -410,7 +410,9 @@ def pause_findings(pauses):
     described = "; ".join(f"{'tenant ' if item['kind'] == 'tenant' else 'the '}{item['name']}"
                           f"{'' if item['kind'] == 'tenant' else ' service'} ({item['reason']}, by "
                           f"{item['runbook'] or 'a runbook'} at {item['at'] or '?'})" for item in pauses)
-    return [finding("platform_paused", "medium", f"paused on purpose: {described}",
+    # Low: a deliberate state with its cause reported (and paged) on its own; it leaves the verdict alone
+    # but stays an open item of the escalation until resumed.
+    return [finding("platform_paused", "low", f"paused on purpose: {described}",
                     {"pauses": pauses},
                     "Resume once the cause is dealt with: " + "; ".join(item["resume"] for item in pauses) + ".")]
 

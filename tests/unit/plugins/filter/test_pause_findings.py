@@ -11,7 +11,7 @@ def test_services_and_tenants_are_told_apart_and_each_says_how_to_resume():
     assert (tenant["kind"], tenant["name"]) == ("tenant", "acme-corp")
     assert tenant["resume"] == "ansible-playbook playbooks/resume.yml -e resume=tenant:acme-corp"
     found = pause_findings([api, tenant])
-    assert [(item["id"], item["severity"]) for item in found] == [("platform_paused", "medium")]
+    assert [(item["id"], item["severity"]) for item in found] == [("platform_paused", "low")]
     assert "the api service (intake paused, by api_timeout at t)" in found[0]["summary"]
     assert "tenant acme-corp (flooding" in found[0]["summary"]
     assert "-e resume=api" in found[0]["resolution"] and "-e resume=tenant:acme-corp" in found[0]["resolution"]
