@@ -43,8 +43,9 @@ end
 return 0
 """
 
-# Restore: remove the exact record from quarantine, push the job back where
-# the consumer will take it next (ARGV[3] = LPUSH or RPUSH); -1 as above.
+# Restore: remove the exact record from quarantine, push the job back at the
+# end asked for - where the consumer takes it next, or behind the work queued
+# meanwhile (ARGV[3] = LPUSH or RPUSH); -1 as above.
 MOVE_BACK = """
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind ~= 'list' and kind ~= 'none' then
@@ -57,8 +58,10 @@ end
 return 0
 """
 
-# Which end the consumer takes from: plain jobs are LPOPed, Celery's BRPOPed.
-CONSUMER_END = {"plain": {"lrem": 1, "push": "LPUSH"}, "celery": {"lrem": -1, "push": "RPUSH"}}
+# Which end the consumer takes from: plain jobs are LPOPed, Celery's BRPOPed;
+# producers push at the other end ("back").
+CONSUMER_END = {"plain": {"lrem": 1, "push": "LPUSH", "back": "RPUSH"},
+                "celery": {"lrem": -1, "push": "RPUSH", "back": "LPUSH"}}
 
 
 def default_quarantine_key(queue: str) -> str:
@@ -277,7 +280,8 @@ def plan_restore(records, queue: str, quarantine_key: str, fmt: str, target: str
             broken.append(f"{_who(described)}: {exc}")
             continue
         planned.append({"raw": raw_record, "job": job, "source": record["source"],
-                        "push": CONSUMER_END[layout]["push"], "described": described})
+                        "push": CONSUMER_END[layout]["push"], "back": CONSUMER_END[layout]["back"],
+                        "described": described})
     if broken:
         raise RunbookError("restore jobs to", target, (
             f"quarantine_key {quarantine_key!r} holds {len(broken)} selected record(s) that cannot be restored "
@@ -287,28 +291,36 @@ def plan_restore(records, queue: str, quarantine_key: str, fmt: str, target: str
 
 
 def restore(client, quarantine_key: str, fmt: str, records, check_mode: bool, queue: str = "",
-            target: str = "") -> list[dict[str, Any]]:
-    """Each record's job back to the consumer's end. Newest first, so that
-    several restored jobs keep their order, the oldest to be taken next."""
+            target: str = "", position: str = "front") -> list[dict[str, Any]]:
+    """Each record's job back, keeping their order, the oldest first. ``front``: to the consumer's end (pushed
+    newest first, the oldest to be taken next); ``back``: to the producers' end, behind the work queued
+    meanwhile (pushed oldest first)."""
     target = target or f"queue {queue!r}"
     planned = plan_restore(records, queue, quarantine_key, fmt, target)
     _check_destinations(client, [plan["source"] for plan in planned], "restore jobs to", target, "queue")
     restored: list[dict[str, Any]] = []
     move = client.register_script(MOVE_BACK)
-    for plan in reversed(planned):
+    back = position == "back"
+
+    def in_order(done: list) -> list:
+        return done if back else done[::-1]
+
+    for plan in planned if back else reversed(planned):
         if check_mode:
             restored.append(plan["described"])
             continue
         try:
-            done = move(keys=[plan["source"], quarantine_key], args=[plan["raw"], plan["job"], plan["push"]])
+            done = move(keys=[plan["source"], quarantine_key],
+                        args=[plan["raw"], plan["job"], plan["back"] if back else plan["push"]])
         except Exception as exc:
-            raise MoveFailed("restore jobs to", target, restored[::-1], len(planned), plan["described"], exc) from None
+            raise MoveFailed("restore jobs to", target, in_order(restored), len(planned), plan["described"],
+                             exc) from None
         if done == -1:
-            raise MoveFailed("restore jobs to", target, restored[::-1], len(planned), plan["described"],
+            raise MoveFailed("restore jobs to", target, in_order(restored), len(planned), plan["described"],
                              f"queue '{_queue.display_key(plan['source'])}' no longer holds a list")
         if done == 1:
             restored.append(plan["described"])
-    return restored[::-1]
+    return in_order(restored)
 
 
 # ------------------------------------------------------------------ a run --
@@ -369,7 +381,8 @@ def run(client, params: dict[str, Any], check_mode: bool, target: str) -> dict[s
         seen = {_queue.job_fields(job)[field] for _key, _raw, job in selected if job
                 for field in ("ticket_id", "task_id", "tenant_id")}
     else:
-        moved, gone = restore(client, qkey, fmt, records, check_mode, queue, target), []
+        position = params.get("position") or ("back" if tenant_ids else "front")
+        moved, gone = restore(client, qkey, fmt, records, check_mode, queue, target, position), []
         seen = {record.get(field) for _raw, record in records for field in ("ticket_id", "task_id", "tenant_id")
                 if isinstance(record.get(field), str)}
     after = {"queue_depth": depth(client, queue), "quarantine_depth": client.llen(qkey)}

@@ -42,6 +42,15 @@ options:
     type: str
     choices: [quarantined, restored]
     default: quarantined
+  position:
+    description:
+      - Where restored jobs go, in their original order (oldest first).
+      - V(back) puts them behind the work queued meanwhile, so a resumed tenant does not starve the others.
+        V(front) puts them where a worker takes them next.
+      - By default V(back) for a selection by O(tenant_ids) (resuming a paused tenant) and V(front) for jobs
+        selected by O(ticket_ids), O(task_ids) (a job taken off the head comes back to it).
+    type: str
+    choices: [back, front]
   ticket_ids:
     description: Jobs whose C(ticket_id) is one of these.
     type: list
@@ -177,6 +186,7 @@ def main() -> None:
             "queue": {"type": "str", "default": "enhancement_queue"},
             "quarantine_key": {"type": "str", "no_log": False},
             "state": {"type": "str", "choices": ["quarantined", "restored"], "default": "quarantined"},
+            "position": {"type": "str", "choices": ["back", "front"]},
             "ticket_ids": {"type": "list", "elements": "str"},
             "task_ids": {"type": "list", "elements": "str"},
             "tenant_ids": {"type": "list", "elements": "str"},

@@ -47,11 +47,13 @@ def test_pause_and_resume_a_plain_tenant_keeps_others_and_order(redis_server, ru
     assert refused.rc != 0 and "max_jobs=10" in refused.result["msg"] and client.llen(QKEY) == 33
 
     client.lpop("enhancement_queue")  # a worker takes globex T-000 meanwhile
+    client.rpush("enhancement_queue", json.dumps({"ticket_id": "T-NEW", "tenant_id": "globex"}))  # and one arrives
     resumed = run(run_module, redis_server, tenant_ids=["acme-corp"], reason=PAUSED, state="restored", max_jobs=100)
     assert len(resumed["moved"]) == 32
+    assert [job["ticket_id"] for job in resumed["moved"]] == [f"T-{n:03d}" for n in range(40) if n % 5]
     acme = [("acme-corp", f"T-{n:03d}") for n in range(40) if n % 5]
-    # Back at the consumer's end, oldest first, then the others as they were.
-    assert tenants_in(client) == acme + [("globex", f"T-{n:03d}") for n in range(5, 40, 5)]
+    # By default behind the work queued meanwhile (the others are not starved), in their original order.
+    assert tenants_in(client) == [("globex", f"T-{n:03d}") for n in range(5, 40, 5)] + [("globex", "T-NEW")] + acme
     # The job quarantined for another reason stays quarantined.
     assert [json.loads(raw)["ticket_id"] for raw in client.lrange(QKEY, 0, -1)] == ["T-POISON"]
     assert run(run_module, redis_server, tenant_ids=["acme-corp"], reason=PAUSED, state="restored")["changed"] is False
@@ -80,3 +82,14 @@ def test_a_tenant_selection_larger_than_max_jobs_moves_nothing(redis_server, run
                                  "max_jobs": max_jobs})
     assert failed.rc != 0 and f"max_jobs={max_jobs}" in failed.result["msg"]
     assert client.llen("enhancement_queue") == 8 and client.llen(QKEY) == 0
+
+
+def test_a_resumed_tenant_can_go_to_the_front(redis_server, run_module):
+    client = redis_server.client()
+    push_plain(client, [(f"T-{n}", "acme-corp" if n % 2 else "globex", iso_ago(60 - n)) for n in range(6)])
+    run(run_module, redis_server, tenant_ids=["acme-corp"], reason=PAUSED, max_jobs=10)
+    resumed = run(run_module, redis_server, tenant_ids=["acme-corp"], reason=PAUSED, state="restored", max_jobs=10,
+                  position="front")
+    assert [job["ticket_id"] for job in resumed["moved"]] == ["T-1", "T-3", "T-5"]
+    assert tenants_in(client) == [("acme-corp", "T-1"), ("acme-corp", "T-3"), ("acme-corp", "T-5"),
+                                  ("globex", "T-0"), ("globex", "T-2"), ("globex", "T-4")]

@@ -106,3 +106,34 @@ def test_a_stale_head_live_workers_pass_by_is_quarantined(healed, run_playbook, 
     assert stale["acted_by"] and stale["outcome"] in ("resolved", "persisting")
     held = [json.loads(raw) for raw in client.lrange("enhancement_queue:quarantine", 0, -1)]
     assert [item["ticket_id"] for item in held] == [head["ticket_id"]]
+
+
+def test_a_paused_tenant_is_reported_then_resumed_behind_the_others(healed, run_playbook, tmp_path):
+    sandbox = healed
+    sandbox.cli("fault", "workers-stopped")  # the queue stays as it is while the test looks at it
+    sandbox.cli("fault", "queue-flood", "60", "0.8", "0")
+    report = run_runbook(run_playbook, "high_queue_depth", "resolve", tmp_path,
+                         high_queue_depth_pause_flooding_tenant=True, high_queue_depth_scale_to=0)
+    assert finding(report, "queue_tenant_flood")["outcome"] == "resolved"
+    client = sandbox.redis()
+    held = client.llen("enhancement_queue:quarantine")
+    assert held > 0 and client.llen("enhancement_queue") == 60 - held
+
+    report = run_runbook(run_playbook, "worker_failures", "diagnose", tmp_path)
+    paused = finding(report, "platform_paused")
+    assert [item["target"] for item in paused["evidence"]["pauses"]] == ["tenant:acme-corp"]
+
+    client.rpush("enhancement_queue", json.dumps({"ticket_id": "T-MEANWHILE", "tenant_id": "globex",
+                                                  "created_at": "2026-11-29T00:00:00Z"}))
+    resumed = run_playbook("playbooks/resume.yml", {"resume": "tenant:acme-corp"})
+    assert resumed.rc == 0, resumed.stdout[-3000:]
+    queue = [json.loads(raw) for raw in client.lrange("enhancement_queue", 0, -1)]
+    tenants = [job["tenant_id"] for job in queue]
+    # The others first (what was queued meanwhile included), then the tenant's jobs in their order.
+    assert tenants == ["globex"] * (60 - held + 1) + ["acme-corp"] * held
+    assert queue[60 - held]["ticket_id"] == "T-MEANWHILE"
+    acme = [job["ticket_id"] for job in queue if job["tenant_id"] == "acme-corp"]
+    assert acme == sorted(acme)
+    assert client.llen("enhancement_queue:quarantine") == 0
+    report = run_runbook(run_playbook, "worker_failures", "diagnose", tmp_path)
+    assert "platform_paused" not in [item["id"] for item in report["findings"]]
