@@ -280,9 +280,9 @@ def scale_target(current, configured, ceiling):
         reason = (f"{current} workers run, at or above the ceiling of {ceiling}: not scaled further"
                   if current >= ceiling and configured > current
                   else f"{current} workers run, at least the {configured} configured: nothing to add")
-        return {"target": current, "change": False, "reason": reason, "at_ceiling": current >= ceiling}
+        return {"target": current, "change": False, "reason": reason}
     capped = " (capped by the ceiling)" if wanted > ceiling else ""
-    return {"target": target, "change": True, "at_ceiling": target >= ceiling,
+    return {"target": target, "change": True,
             "reason": f"{current} -> {target} workers: max(running {current}, configured {configured}){capped}, "
                       f"ceiling {ceiling}"}
 
