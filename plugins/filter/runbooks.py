@@ -287,14 +287,17 @@ def scale_target(current, configured, ceiling):
                       f"ceiling {ceiling}"}
 
 
-def memory_target(current, factor=1.5, cap="4Gi"):
+def memory_target(current, factor=1.5, cap="4Gi", options=("factor", "cap")):
     """The memory limit to raise OOM-killed workers to: current x factor, never lower than current, capped.
 
     {limit_bytes, change, reason}; change is false (escalate) when there is no current limit to start from
-    or the workers are at the cap already."""
-    ceiling = memory_bytes(cap)
+    or the workers are at the cap already. `options` names factor and cap in the caller's terms, for errors."""
+    try:
+        ceiling = memory_bytes(cap)
+    except ValueError as exc:
+        raise ValueError(f"{options[1]}: {exc}") from None
     if float(factor) <= 1:
-        raise ValueError(f"memory factor {factor!r} must be above 1")
+        raise ValueError(f"{options[0]} {factor!r} must be above 1 (the limit is raised from the current one)")
     if current in (None, "", 0, "0"):
         return {"limit_bytes": None, "change": False,
                 "reason": "the workers have no memory limit: the host ran out, not the container; escalate"}

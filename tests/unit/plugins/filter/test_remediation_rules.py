@@ -124,3 +124,11 @@ def test_after_a_database_restart_only_workers_still_failing_on_it_are_named():
     assert failing_on(containers, "postgres") == ["w1"]
     assert failing_on(containers, "redis") == ["w3"]
     assert failing_on([], "postgres") == []
+
+
+def test_a_bad_cap_or_factor_is_refused_naming_the_option():
+    options = ["worker_failures_memory_factor", "worker_failures_memory_cap"]
+    with pytest.raises(ValueError, match=r"^worker_failures_memory_cap: memory size 'lots' is not a size"):
+        memory_target(512 * MIB, 1.5, "lots", options=options)
+    with pytest.raises(ValueError, match=r"^worker_failures_memory_factor 0.5 must be above 1"):
+        memory_target(512 * MIB, 0.5, "4Gi", options=options)
