@@ -500,7 +500,7 @@ class QueueStats:
                 for tenant, jobs in ranked]
 
 
-def page_size_for(previous: list[bytes], current: int) -> int:
+def page_size_for(previous: list[bytes], current: int, target: int = PAGE_TARGET_BYTES) -> int:
     """Items for the next LRANGE so that its reply is about PAGE_TARGET_BYTES,
     judged by the items just read: 200-byte jobs get big pages (few round
     trips), 1 MB items small ones (bounded memory, each command short). The
@@ -509,13 +509,13 @@ def page_size_for(previous: list[bytes], current: int) -> int:
     if not previous:
         return current
     average = max(1, sum(map(len, previous)) // len(previous))
-    return max(PAGE_MIN, min(PAGE_MAX, 2 * current, PAGE_TARGET_BYTES // average))
+    return max(PAGE_MIN, min(PAGE_MAX, 2 * current, target // average))
 
 
-def first_page_size(ends: list[bytes | None]) -> int:
+def first_page_size(ends: list[bytes | None], target: int = PAGE_TARGET_BYTES) -> int:
     """The first LRANGE's size, from items already read (a list's two ends): the larger one decides."""
     largest = max((len(item) for item in ends if item), default=0)
-    return max(PAGE_MIN, min(PAGE_MAX, PAGE_TARGET_BYTES // max(1, largest)))
+    return max(PAGE_MIN, min(PAGE_MAX, target // max(1, largest)))
 
 
 class Segment(NamedTuple):
@@ -676,6 +676,17 @@ def key_types(client, keys: list[str]) -> dict[str, str]:
         return {key: (kind.decode() if isinstance(kind, bytes) else kind) for key, kind in zip(keys, pipe.execute())}
 
 
+def held_by_sweep(client, keys: list[str]) -> dict[str, int]:
+    """Jobs a quarantine sweep has set aside for a moment (or a dead run left aside), per queue list.
+
+    They are still queued - the sweep puts them back in place - so the depth counts them."""
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.llen(f"{key}:sweep:kept")
+        replies = pipe.execute(raise_on_error=False)
+    return {key: count for key, count in zip(keys, replies) if isinstance(count, int) and count}
+
+
 def first_item(client, keys: list[str]) -> bytes | None:
     for key in keys:
         item = client.lindex(key, 0)
@@ -725,6 +736,7 @@ def read_queue(client, queue: str, fmt: str, stale_seconds: float, unacked: dict
     started = time.monotonic()
     before = snapshot(client, live)
     depths = {key: state[0] for key, state in zip(live, before)}
+    held = held_by_sweep(client, keys)
     if fmt == "auto":
         fmt = detect_format(first_item(client, live) or b"") or "plain"
         detected = True
@@ -740,7 +752,8 @@ def read_queue(client, queue: str, fmt: str, stale_seconds: float, unacked: dict
         "format": fmt,
         "format_detected": detected,
         "keys": {display_key(key): depths.get(key, 0) for key in keys},
-        "depth": sum(depths.values()),
+        "depth": sum(depths.values()) + sum(held.values()),
+        "held_by_sweep": {display_key(key): count for key, count in held.items()},
         "scanned": stats.items,
         "consistent": before == after,
         "scan_seconds": round(time.monotonic() - started, 4),

@@ -130,10 +130,21 @@ format:
   type: str
   sample: plain
 depth:
-  description: Jobs queued, summed over the base and priority lists.
+  description:
+    - Jobs queued, summed over the base and priority lists, counting those a quarantine sweep holds aside
+      for a moment (RV(held_by_sweep)).
   returned: always
   type: int
   sample: 75
+held_by_sweep:
+  description:
+    - Per queue list, jobs that a running quarantine sweep (M(aiagents.runbooks.redis_queue_quarantine)
+      pausing a tenant) has set aside in C(<list>:sweep:kept) and puts back in place when it ends. A
+      count that stays is a sweep a dead run left; the next quarantine or restore on the queue finishes it.
+    - They are not scanned (ages, tenants) while aside.
+  returned: always
+  type: dict
+  sample: {}
 keys:
   description: Depth of each list read (priority lists shown with escaped separators).
   returned: always

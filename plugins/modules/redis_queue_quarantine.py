@@ -86,6 +86,9 @@ options:
   max_jobs:
     description:
       - Refuse to touch more jobs than this in one run (a guard against a selector that matches too much). At least 1.
+      - When more match, nothing moves, except when a tenant is paused in a queue of 20,000 jobs or more.
+        There the one sweep takes at most this many (the newest), leaves the others in place, and fails
+        saying so (see RV(moved_by)).
     type: int
     default: 100
 extends_documentation_fragment:
@@ -172,6 +175,32 @@ quarantine_depth:
   returned: always
   type: int
   sample: 1
+moved_by:
+  description:
+    - How the jobs moved. C(one by one) when they are few and near the consumers' end (an atomic
+      remove-and-push each). C(one sweep per list) when there are more than 50 or any lies 20,000 or more
+      jobs deep - pausing a tenant in a deep queue. A sweep rebuilds the list in one pass from one end, in
+      windows of at most 1000 jobs (about 192 KiB). Each window is one short atomic script, so no Redis
+      command blocks the server for long. Producers and consumers keep working and the queue's order is
+      kept. While a sweep runs, the jobs it has looked at wait in C(<list>:sweep:kept) and the queue
+      looks shorter.
+    - Pausing a tenant (O(tenant_ids)) in a queue of 20,000 jobs or more selects in the same sweep, so the
+      list is read once and never at its middle. Reading the middle of a deep list walks it, and costs
+      milliseconds per read. There O(max_jobs) is a cap, not a refusal. If more jobs match, the newest
+      O(max_jobs) are taken and the others stay queued, in place, and the run fails saying so, listing
+      what it took in RV(moved).
+    - C(nothing moved) when nothing did.
+  returned: always
+  type: str
+  sample: one sweep per list
+recovered:
+  description:
+    - Lists on which a sweep left unfinished by an earlier run (its controller died) was finished first.
+      Nothing more was taken by it; the jobs it had held aside are back in their place.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 """
 
 from ansible_collections.aiagents.runbooks.plugins.module_utils import _quarantine, _queue, _redis
@@ -210,7 +239,7 @@ def main() -> None:
     try:
         client = _redis.connect(params)
         result = _quarantine.run(client, params, module.check_mode, target)
-    except _quarantine.MoveFailed as exc:
+    except (_quarantine.MoveFailed, _quarantine.OverLimit) as exc:
         module.fail_json(msg=str(exc), changed=bool(exc.moved), moved=exc.moved)
     except RunbookError as exc:
         module.fail_json(msg=str(exc))
