@@ -269,6 +269,36 @@ def memory_bytes(value):
     return int(number * (1024 ** ("kmgt".index(unit) + 1) if docker_binary else _UNITS[unit]))
 
 
+def env_list(settings):
+    """A container's env entries ([{name, value}], values as strings) from a {NAME: value} mapping."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"settings must be a mapping of NAME: value, not {type(settings).__name__}")
+    return [{"name": str(name), "value": str(value).lower() if isinstance(value, bool) else str(value)}
+            for name, value in settings.items()]
+
+
+def projected_secrets(deployment, container):
+    """How a Deployment's container mounts its secrets: the first projected volume it mounts, as
+    {index, name, sources (secret names, in order), default_mode, read_only}; None when it mounts none."""
+    spec = ((deployment or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+    mounts = {mount.get("name"): mount for wanted in spec.get("containers") or [] if wanted.get("name") == container
+              for mount in wanted.get("volumeMounts") or []}
+    for index, volume in enumerate(spec.get("volumes") or []):
+        if "projected" in volume and volume.get("name") in mounts:
+            projected = volume["projected"] or {}
+            return {"index": index, "name": volume["name"],
+                    "sources": [source["secret"]["name"] for source in projected.get("sources") or []
+                                if "secret" in source],
+                    "default_mode": projected.get("defaultMode", 0o644),
+                    "read_only": bool(mounts[volume["name"]].get("readOnly"))}
+    return None
+
+
+def projected_source(secret, keys):
+    """The projected-volume source mounting `secret`'s keys at <secret>/<key>, the platform's layout."""
+    return {"secret": {"name": secret, "items": [{"key": key, "path": f"{secret}/{key}"} for key in keys]}}
+
+
 def scale_target(current, configured, ceiling):
     """How many workers to run: max(current, configured), capped by ceiling, never fewer than run now.
 
@@ -450,4 +480,5 @@ class FilterModule:
                 "secret_matches": secret_matches, "memory_bytes": memory_bytes, "scale_target": scale_target,
                 "memory_target": memory_target, "pool_plan": pool_plan, "finding_outcomes": finding_outcomes,
                 "hung_findings": hung_findings, "pause_entry": pause_entry, "pause_findings": pause_findings,
-                "finding": make_finding, "failing_on": failing_on}
+                "finding": make_finding, "failing_on": failing_on, "env_list": env_list,
+                "projected_secrets": projected_secrets, "projected_source": projected_source}

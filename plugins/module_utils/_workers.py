@@ -198,9 +198,21 @@ LOG_LINES_MAX = 100000
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
-def docker_input_error(params: dict[str, Any]) -> str | None:
-    """docker_service_info's options out of range, before the daemon is asked anything."""
-    return (out_of_range("timeout", params["timeout"], above=0, maximum=DOCKER_TIMEOUT_MAX)
+# The options every provider's workers module takes, beside where the workers are.
+READ_OPTIONS: dict[str, dict[str, Any]] = {
+    "log_lines": {"type": "int", "default": 500},
+    "log_since": {"type": "int", "default": 0},
+    "fresh_since": {"type": "int", "default": 0},
+    "env_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
+    "findings": {"type": "bool", "default": False},
+    "crash_loop_restarts": {"type": "int", "default": 5},
+    "timeout": {"type": "float", "default": 30},
+}
+
+
+def read_options_error(params: dict[str, Any], timeout_max: float = DOCKER_TIMEOUT_MAX) -> str | None:
+    """A workers module's options out of range, before the platform is asked anything."""
+    return (out_of_range("timeout", params["timeout"], above=0, maximum=timeout_max)
             or out_of_range("log_lines", params["log_lines"], minimum=0, maximum=LOG_LINES_MAX)
             or out_of_range("log_since", params["log_since"], minimum=0)
             or out_of_range("fresh_since", params["fresh_since"], minimum=0)

@@ -132,14 +132,8 @@ def main() -> None:
         argument_spec={
             "project": {"type": "str", "required": True},
             "service": {"type": "str", "required": True},
-            "log_lines": {"type": "int", "default": 500},
-            "log_since": {"type": "int", "default": 0},
-            "fresh_since": {"type": "int", "default": 0},
-            "env_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
-            "findings": {"type": "bool", "default": False},
-            "crash_loop_restarts": {"type": "int", "default": 5},
             "docker_host": {"type": "str"},
-            "timeout": {"type": "float", "default": 30},
+            **_workers.READ_OPTIONS,
         },
         supports_check_mode=True,
     )
@@ -147,7 +141,7 @@ def main() -> None:
         module.fail_json(msg="import docker: the docker Python SDK is not installed; run scripts/bootstrap.sh")
     params = module.params
     target = f"service {params['service']!r} of compose project {params['project']!r}"
-    problem = _workers.docker_input_error(params)
+    problem = _workers.read_options_error(params)
     if problem:
         module.fail_json(msg=f"describe {target}: {problem}")
     try:

@@ -435,6 +435,14 @@ class KubePlatform:
     def reset_workers(self) -> None:
         self.set_worker_override(None)
 
+    def clear_pauses(self) -> None:
+        """The record of what runbooks paused on purpose: the runbooks' ConfigMap (heal resumes all of it)."""
+        try:
+            client.CoreV1Api(self.api).delete_namespaced_config_map("runbooks-pauses", NAMESPACE)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
     def restart_workers(self) -> None:
         """New worker pods (a hung one ends): a rolling restart, waited for."""
         stamp = datetime.now(timezone.utc).isoformat()
