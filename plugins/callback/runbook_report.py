@@ -100,7 +100,11 @@ class CallbackModule(CallbackBase):
         variables: dict = {}
         manager = play.get_variable_manager()
         hosts = manager._inventory.get_hosts(play.hosts) if manager is not None and manager._inventory else []
-        if hosts:
+        if hosts and manager is not None:
+            # Every source, at its precedence: group_vars/ and host_vars/ files come from vars plugins,
+            # which the groups' own vars do not include.
+            variables.update(manager.get_vars(play=play, host=hosts[0], include_hostvars=False))
+        elif hosts:
             for group in sorted(hosts[0].get_groups(), key=lambda group: group.depth):
                 variables.update(group.get_vars())
             variables.update(hosts[0].get_vars())
@@ -141,7 +145,10 @@ class CallbackModule(CallbackBase):
         task = result._task
         started = self.task_started.get(task._uuid, time.monotonic())
         data = result._result or {}
-        name = task.get_name(include_role_fqcn=False)
+        try:
+            name = task.get_name(include_role_fqcn=False)
+        except TypeError:  # an include_role task's get_name() takes no argument
+            name = task.get_name()
         task_vars = task.get_vars()
         phase = task_vars.get("runbook_phase")
         collect = self._collect_after if phase == "recheck" or (phase != "verify" and _resolving(task)) \

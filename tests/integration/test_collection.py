@@ -131,3 +131,21 @@ def test_a_templated_report_dir_and_a_play_that_fails_half_way(tmp_path):
     assert report["failed_at"] == "platform : Describe the worker containers and judge them"
     assert "Stopped at: platform : Describe the worker containers" in \
         (tmp_path / "incident-42/worker_failures/latest.md").read_text()
+
+
+def test_the_report_names_the_platform_an_inventory_sets_in_group_vars(tmp_path):
+    """runbooks_platform lives in the inventory's group_vars/ (read by a vars plugin, not the group's own vars)."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    (inventory / "group_vars" / "all" / "platform.yml").write_text(
+        f"runbooks_platform: kubernetes\nplatform_kubernetes_kubeconfig: {tmp_path}/no.kubeconfig\n"
+        f"runbooks_report_dir: {tmp_path}/reports\n")
+    run = ansible("ansible-playbook", "-i", str(inventory), "playbooks/worker_failures.yml", "--tags", "diagnose",
+                  cwd=REPO, env={"ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    report = json.loads((tmp_path / "reports/worker_failures/latest.json").read_text())
+    assert report["platform"] == "kubernetes"
+    # The provider asked was the Kubernetes one: its first call needs the kubeconfig, and says so.
+    assert report["failed_at"] == "platform : Read the record of deliberate pauses", run.stdout[-2000:]
+    assert "no.kubeconfig" in run.stdout
+    assert "Callback dispatch" not in run.stdout + run.stderr
