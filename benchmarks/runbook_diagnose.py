@@ -1,11 +1,12 @@
 """Benchmark: each runbook's diagnose on the warm sandbox, beside an empty play.
 
 Runs `ansible-playbook playbooks/<runbook>.yml --tags diagnose` 5 times per
-runbook against the running sandbox (bring it up first: sandbox/bin/sandbox up)
-and prints the median wall time beside an empty ansible-playbook play measured
-in the same run, against the 5 s target. Usage:
+runbook against the running sandbox of the platform asked for (bring it up
+first: sandbox/bin/sandbox up [--platform kubernetes]), with that platform's
+sandbox inventory, and prints the median wall time beside an empty
+ansible-playbook play measured in the same run, against the 5 s target. Usage:
 
-    .venv/bin/python benchmarks/runbook_diagnose.py [--runs 5]
+    .venv/bin/python benchmarks/runbook_diagnose.py [--runs 5] [--platform docker|kubernetes]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RUNBOOKS = ("high_queue_depth", "worker_failures", "database_connection_issues", "api_timeout")
+INVENTORIES = {"docker": "inventories/sandbox", "kubernetes": "inventories/sandbox_kubernetes"}
 TARGET_SECONDS = 5.0
 EMPTY_PLAY = "- name: Empty play\n  hosts: localhost\n  gather_facts: false\n  tasks: []\n"
 
@@ -34,21 +36,25 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--platform", choices=sorted(INVENTORIES), default="docker")
     args = parser.parse_args()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    status = subprocess.run([str(REPO / "sandbox/bin/sandbox"), "status"], capture_output=True, text=True, check=False)
+    status = subprocess.run([str(REPO / "sandbox/bin/sandbox"), "status", "--platform", args.platform],
+                            capture_output=True, text=True, check=False)
     if status.returncode != 0:
-        sys.exit("the sandbox is not up and healthy: run sandbox/bin/sandbox up first")
+        sys.exit(f"the {args.platform} sandbox is not up and healthy: run "
+                 f"sandbox/bin/sandbox up --platform {args.platform} first")
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty.yml"
         empty.write_text(EMPTY_PLAY)
         reports = Path(scratch) / "reports"
         baseline = statistics.median(timed(["ansible-playbook", str(empty)], env) for _run in range(args.runs))
-        print(f"diagnose on the warm sandbox, median of {args.runs} runs (target <= {TARGET_SECONDS:g} s)")
+        print(f"diagnose on the warm {args.platform} sandbox ({INVENTORIES[args.platform]}), median of {args.runs} "
+              f"runs (target <= {TARGET_SECONDS:g} s)")
         print(f"  {'empty ansible-playbook play':<32} {baseline:6.2f} s")
         for runbook in RUNBOOKS:
-            argv = ["ansible-playbook", f"playbooks/{runbook}.yml", "--tags", "diagnose", "-e",
-                    f"runbooks_report_dir={reports}"]
+            argv = ["ansible-playbook", "-i", INVENTORIES[args.platform], f"playbooks/{runbook}.yml",
+                    "--tags", "diagnose", "-e", f"runbooks_report_dir={reports}"]
             median = statistics.median(timed(argv, env) for _run in range(args.runs))
             verdict = "met" if median <= TARGET_SECONDS else "MISSED"
             print(f"  {runbook:<32} {median:6.2f} s   (+{median - baseline:.2f} s over the empty play)  {verdict}")

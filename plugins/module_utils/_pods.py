@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
@@ -213,8 +214,10 @@ def read_deployment_pods(api_client, params: dict[str, Any], target: str) -> tup
                 config_maps[config_map] = core.read_namespaced_config_map(
                     config_map, namespace, _request_timeout=timeout).data or {}
             now = time.time()
-            box["records"] = [describe_pod(core, pod, config_maps, params, now)
-                              for pod in sorted(pods, key=lambda pod: pod.metadata.name)]
+            # Each pod's logs are a request or two of their own: read the pods side by side.
+            with ThreadPoolExecutor(max_workers=max(1, min(8, len(pods)))) as pool:
+                box["records"] = list(pool.map(lambda pod: describe_pod(core, pod, config_maps, params, now),
+                                               sorted(pods, key=lambda pod: pod.metadata.name)))
             annotations = deployment.metadata.annotations or {}
             box["deployment"] = {
                 "name": name,
