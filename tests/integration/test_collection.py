@@ -146,6 +146,6 @@ def test_the_report_names_the_platform_an_inventory_sets_in_group_vars(tmp_path)
     report = json.loads((tmp_path / "reports/worker_failures/latest.json").read_text())
     assert report["platform"] == "kubernetes"
     # The provider asked was the Kubernetes one: its first call needs the kubeconfig, and says so.
-    assert report["failed_at"] == "platform : Read the record of deliberate pauses", run.stdout[-2000:]
-    assert "no.kubeconfig" in run.stdout
+    assert report["failed_at"] == "platform : Check the kubeconfig the inventory names", run.stdout[-2000:]
+    assert f"platform_kubernetes_kubeconfig {tmp_path}/no.kubeconfig does not exist on the controller" in run.stdout
     assert "Callback dispatch" not in run.stdout + run.stderr
