@@ -52,6 +52,18 @@ def live(postgres_cluster) -> Iterator[Live]:
             chaos.close()
 
 
+def _kubeconfig(server: str, token: str) -> str:
+    """A kubeconfig for an API server that is not there (or answers nonsense), with a token that must never show."""
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"aiagents-fuzz-kubeconfig-{abs(hash((server, token)))}.yaml"
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fuzz",
+        "clusters": [{"name": "fuzz", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "fuzz", "user": {"token": token}}],
+        "contexts": [{"name": "fuzz", "context": {"cluster": "fuzz", "user": "fuzz", "namespace": "ai-agents"}}]}))
+    path.chmod(0o600)
+    return str(path)
+
+
 def _strategies(live: Live, secret: str) -> tuple[dict[str, Any], dict[str, st.SearchStrategy]]:
     """Base arguments that reach the live servers, and loopback-only strategies for what touches the network."""
     chaos = live.http.port
@@ -107,6 +119,8 @@ def _strategies(live: Live, secret: str) -> tuple[dict[str, Any], dict[str, st.S
         "celery_workers_info": {"url": f"redis://:{live.known_secrets[0]}@127.0.0.1:{live.redis.port}/0",
                                 "connect_timeout": 1, "timeout": 0.5, "confirm_timeout": 0.5},
         "docker_service_info": {"project": "aiagents-fuzz", "service": "none", "timeout": 5},
+        "kubernetes_workers_info": {"deployment": "celery-worker", "namespace": "ai-agents", "timeout": 2,
+                                    "kubeconfig": _kubeconfig(f"https://127.0.0.1:{live.closed_port}", secret)},
         "http_probe_info": {"endpoints": [{"name": "p", "url": f"{http_url}/health?api_key={secret}",
                                            "headers": {"X-Api-Key": secret}}], "timeout": 1},
         "jaeger_traces_info": {"url": http_url, "timeout": 1},
@@ -137,6 +151,9 @@ def _strategies(live: Live, secret: str) -> tuple[dict[str, Any], dict[str, st.S
         "connect_timeout": timeouts, "timeout": timeouts, "confirm_timeout": timeouts,
         "statement_timeout": st.sampled_from([1, 5, 0, -1, "abc", 10**9]), "wait_seconds": timeouts,
         "log_since": st.sampled_from([0, -1, 10**12, "x"]),
+        "kubeconfig": st.sampled_from([_kubeconfig(f"https://127.0.0.1:{live.closed_port}", secret),
+                                       _kubeconfig(f"http://127.0.0.1:{chaos}", secret), "/nonexistent", "/dev/null"]),
+        "context": st.sampled_from(["fuzz", "missing", ""]),
     }
     return base, overrides
 
