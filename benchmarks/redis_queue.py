@@ -128,10 +128,11 @@ def percentile(values: list[float], share: float) -> float:
     return values[min(len(values) - 1, int(share * len(values)))] if values else 0.0
 
 
-def reset_slowlog(server: RedisServer) -> None:
+def reset_slowlog(server: RedisServer, max_len: int = 100000) -> None:
+    """Log every command from now on (up to max_len of them), and nothing from before."""
     client = server.client()
     client.config_set("slowlog-log-slower-than", 0)
-    client.config_set("slowlog-max-len", 100000)
+    client.config_set("slowlog-max-len", max_len)
     client.slowlog_reset()
 
 

@@ -19,7 +19,6 @@ from typing import Any
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
 from ansible_collections.aiagents.runbooks.plugins.module_utils._workers import (
     analyse_logs,
-    docker_time,
     mask_urls,
     shown_env,
 )
@@ -254,7 +253,3 @@ def api_error(exc: BaseException) -> str:
         return f"HTTP {status}: {mask_urls(str(reason))}{hint}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {mask_urls(text)}"
-
-
-def started_seconds(record: dict[str, Any]) -> float | None:
-    return docker_time(record.get("started_at"))

@@ -326,7 +326,7 @@ def _sweep_into_quarantine(client, source: str, quarantine_key: str, fmt: str, d
     queue order when it ends. (moved, taken by a worker first), oldest first."""
     consume = CONSUMER_END[fmt]["side"]
     push = _other(consume)
-    sweep = _sweep.Sweep(client, source, sweep=push, push=push, sink=f"{source}:sweep:taken",
+    sweep = _sweep.Sweep(client, source, sweep=push, push=push, sink=_sweep.taken_key(source),
                          sink_side=consume, drain=(quarantine_key, consume, consume == "R"),
                          operation="quarantine jobs of", target=target)
     for _seen in sweep.run(decide):

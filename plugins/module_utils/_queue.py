@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _sweep
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
 
 try:  # orjson reads a job several times faster than json, which is the fallback
@@ -682,7 +683,7 @@ def held_by_sweep(client, keys: list[str]) -> dict[str, int]:
     They are still queued - the sweep puts them back in place - so the depth counts them."""
     with client.pipeline(transaction=False) as pipe:
         for key in keys:
-            pipe.llen(f"{key}:sweep:kept")
+            pipe.llen(_sweep.parked_key(key))
         replies = pipe.execute(raise_on_error=False)
     return {key: count for key, count in zip(keys, replies) if isinstance(count, int) and count}
 

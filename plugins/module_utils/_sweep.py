@@ -300,9 +300,19 @@ def state_key(src: str) -> str:
     return f"{src}:sweep"
 
 
+def parked_key(src: str) -> str:
+    """Where a sweep keeps, in order, the jobs of `src` it has looked at and keeps (still queued jobs)."""
+    return f"{src}:sweep:kept"
+
+
+def taken_key(src: str) -> str:
+    """Where a sweep of `src` gathers what it takes before the drain moves it on."""
+    return f"{src}:sweep:taken"
+
+
 def _config(src: str, sweep: str, push: str, sink: str, sink_side: str, sink_flip: bool,
             drain: tuple[str, str, bool] | None, remaining: int | None) -> list[str]:
-    fields = {"src": src, "sweep": sweep, "push": push, "parked": f"{src}:sweep:kept", "sink": sink,
+    fields = {"src": src, "sweep": sweep, "push": push, "parked": parked_key(src), "sink": sink,
               "sink_side": sink_side, "sink_flip": "1" if sink_flip else "0"}
     if drain:
         fields.update({"drain_to": drain[0], "drain_side": drain[1], "drain_flip": "1" if drain[2] else "0"})
@@ -319,15 +329,7 @@ class Sweep:
     def __init__(self, client, src: str, *, sweep: str, push: str, sink: str, sink_side: str,
                  sink_flip: bool = False, drain: tuple[str, str, bool] | None = None,
                  operation: str = "sweep", target: str = "") -> None:
-        self.client, self.src, self.operation, self.target = client, src, operation, target or repr(src)
-        self.sweep_side = sweep
-        self.landed: list[Any] = []
-        self.missed: list[Any] = []
-        self.steps = 0
-        self._step = client.register_script(STEP)
-        self._size = WINDOW_MAX
-        self._window: list[bytes] = []
-        self._missed_last: set[int] = set()
+        self._attach(client, src, sweep, operation, target or repr(src))
         self.recovered = finish_abandoned(client, src, operation, self.target)
         self.token = secrets.token_hex(12)
         sample = client.lrange(src, 0, 19) if sweep == "L" else client.lrange(src, -20, -1)
@@ -339,6 +341,16 @@ class Sweep:
         if claimed != "new":
             raise RunbookError(operation, self.target, f"another run is sweeping '{src}' right now; nothing was moved - "
                                                        "try again when it has finished")
+
+    def _attach(self, client, src: str, sweep_side: str, operation: str, target: str, token: str = "") -> None:
+        self.src, self.sweep_side, self.operation, self.target, self.token = src, sweep_side, operation, target, token
+        self.landed: list[Any] = []
+        self.missed: list[Any] = []
+        self.steps = 0
+        self._step = client.register_script(STEP)
+        self._size = WINDOW_MAX
+        self._window: list[bytes] = []
+        self._missed_last: set[int] = set()
 
     def step(self, decisions: list[tuple[int, bytes, Any]]) -> tuple[str, list[bytes], int]:
         """Send the choices for the pending window; returns (status, next window, how many of the pending
@@ -386,12 +398,6 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def abandoned(client, src: str) -> dict[str, Any] | None:
-    """The state of an unfinished sweep of `src` (or None)."""
-    flat = client.hgetall(state_key(src))
-    return {_text(key): value for key, value in flat.items()} if flat else None
-
-
 def finish_abandoned(client, src: str, operation: str, target: str) -> bool:
     """Finish a sweep a dead controller left on `src`, taking nothing more; False when there is none."""
     if not client.exists(state_key(src)):
@@ -404,9 +410,8 @@ def finish_abandoned(client, src: str, operation: str, target: str) -> bool:
         raise RunbookError(operation, target, f"another run is sweeping '{src}' right now; nothing was moved - "
                                               "try again when it has finished")
     sweep = Sweep.__new__(Sweep)
-    sweep.client, sweep.src, sweep.operation, sweep.target, sweep.token = client, src, operation, target, token
-    sweep.sweep_side, sweep.landed, sweep.missed, sweep.steps = "R", [], [], 0
-    sweep._step, sweep._size, sweep._window, sweep._missed_last = client.register_script(STEP), WINDOW_MAX, [], set()
+    # Its side is in the state it left; it only matters for telling taken items apart, and nothing is taken.
+    sweep._attach(client, src, "R", operation, target, token)  # pylint: disable=protected-access
     for _seen in sweep.run(lambda window: []):
         pass
     return True
