@@ -117,8 +117,10 @@ def test_signed_webhook_is_processed_end_to_end(kube: KubeSandbox) -> None:
     assert response.status_code == 202, response.text
     notes = kube.wait_for(lambda: kube.notes(ticket), 60, what="work note in the ServiceDesk Plus stand-in")
     assert notes[0]["description"].startswith("AI summary:")
-    rows = kube.sql("SELECT status, worker FROM enhancement_history WHERE ticket_id = %s", (ticket,))
-    assert rows and rows[0][0] == "success"
+    # The worker records the job after it posts the note: wait for the row too.
+    rows = kube.wait_for(lambda: kube.sql("SELECT status, worker FROM enhancement_history WHERE ticket_id = %s",
+                                          (ticket,)), 10, what="enhancement_history row")
+    assert rows[0][0] == "success"
     assert rows[0][1] in {f"worker@{p.metadata.name}" for p in kube.pods("app=celery-worker")}
 
 

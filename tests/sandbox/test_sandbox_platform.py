@@ -59,7 +59,9 @@ def test_signed_webhook_is_processed_end_to_end(sandbox: Sandbox) -> None:
 
     notes = sandbox.wait_for(lambda: sandbox.notes(ticket), 30, what="work note in SDP")
     assert notes[0]["description"].startswith("AI summary:")
-    assert history_status(sandbox, ticket) == [("success", None)]
+    # The worker records the job after it posts the note: wait for the row too.
+    assert sandbox.wait_for(lambda: history_status(sandbox, ticket), 10, what="enhancement_history row") \
+        == [("success", None)]
     # Scraped by the real Prometheus from the exporter.
     sandbox.wait_for(lambda: (sandbox.prom(query) or 0) >= before + 1, 30, 1, "enhancement_requests_total to rise")
 
@@ -324,7 +326,9 @@ def test_celery_queue_format(celery_format: tuple[Sandbox, list[str]]) -> None:
     assert not any(sandbox.notes(ticket) for ticket in mine)  # still running, not done
     sandbox.cli("heal", "openai-slow")
     sandbox.wait_for(lambda: all(sandbox.notes(ticket) for ticket in mine), 60, what="every celery job processed")
-    assert all(history_status(sandbox, ticket) == [("success", None)] for ticket in mine)
+    # Recorded just after the note.
+    sandbox.wait_for(lambda: all(history_status(sandbox, ticket) == [("success", None)] for ticket in mine), 10,
+                     what="every job recorded as a success")
     # Acknowledged after the task: gone from both.
     sandbox.wait_for(lambda: client.hlen("unacked") == 0 and client.zcard("unacked_index") == 0, 15,
                      what="unacked and unacked_index emptied by the acks")
