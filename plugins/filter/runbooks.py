@@ -294,6 +294,32 @@ def projected_secrets(deployment, container):
     return None
 
 
+def rollout_status(deployment):
+    """Where a Deployment's rollout is, as `kubectl rollout status` judges it: {state, reason}, state
+    complete, progressing or failed (its progress deadline passed). Complete needs the controller to
+    have seen the latest spec, every replica updated and available, and no old replica left: status
+    alone (ready = available) is true for a moment after a patch, while the old pods still serve."""
+    if not deployment:
+        return {"state": "failed", "reason": "the deployment does not exist"}
+    spec, meta = deployment.get("spec") or {}, deployment.get("metadata") or {}
+    status = deployment.get("status") or {}
+    if (status.get("observedGeneration") or 0) < (meta.get("generation") or 0):
+        return {"state": "progressing", "reason": "the controller has not seen the latest spec yet"}
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+            return {"state": "failed", "reason": f"the rollout missed its progress deadline: {condition.get('message')}"}
+    wanted = spec.get("replicas", 1)
+    updated, replicas = status.get("updatedReplicas") or 0, status.get("replicas") or 0
+    available = status.get("availableReplicas") or 0
+    if updated < wanted:
+        return {"state": "progressing", "reason": f"{updated} of {wanted} replicas updated"}
+    if replicas > updated:
+        return {"state": "progressing", "reason": f"{replicas - updated} old replicas pending termination"}
+    if available < updated:
+        return {"state": "progressing", "reason": f"{available} of {updated} updated replicas available"}
+    return {"state": "complete", "reason": f"{updated} replicas updated and available"}
+
+
 def projected_source(secret, keys):
     """The projected-volume source mounting `secret`'s keys at <secret>/<key>, the platform's layout."""
     return {"secret": {"name": secret, "items": [{"key": key, "path": f"{secret}/{key}"} for key in keys]}}
@@ -481,4 +507,5 @@ class FilterModule:
                 "memory_target": memory_target, "pool_plan": pool_plan, "finding_outcomes": finding_outcomes,
                 "hung_findings": hung_findings, "pause_entry": pause_entry, "pause_findings": pause_findings,
                 "finding": make_finding, "failing_on": failing_on, "env_list": env_list,
-                "projected_secrets": projected_secrets, "projected_source": projected_source}
+                "projected_secrets": projected_secrets, "projected_source": projected_source,
+                "rollout_status": rollout_status}

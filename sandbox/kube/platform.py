@@ -375,13 +375,26 @@ class KubePlatform:
         read = apps.read_namespaced_deployment if kind == "deployment" else apps.read_namespaced_stateful_set
         return read(name, NAMESPACE).spec.replicas or 0
 
+    def _rolled_out(self, name: str) -> bool:
+        """A Deployment's latest spec rolled out, as `kubectl rollout status` judges it: seen by its
+        controller, every replica updated and available, no old one left. Right after a patch its
+        pods alone still look Ready: the old ones."""
+        deployment = client.AppsV1Api(self.api).read_namespaced_deployment(name, NAMESPACE)
+        status, want = deployment.status, deployment.spec.replicas or 0
+        return ((status.observed_generation or 0) >= (deployment.metadata.generation or 0)
+                and (status.updated_replicas or 0) >= want and (status.replicas or 0) <= (status.updated_replicas or 0)
+                and (status.available_replicas or 0) >= (status.updated_replicas or 0))
+
     def _wait(self, service: str, gone: bool = False, timeout: float = 180) -> None:
-        """Until the service's pods are all gone, or all Ready at its replica count."""
+        """Until the service's pods are all gone, or its rollout is done and all are Ready at its replica count."""
         kind, name = WORKLOADS[service]
         label = f"app={name}"
         core = client.CoreV1Api(self.api)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if not gone and kind == "deployment" and not self._rolled_out(name):
+                time.sleep(0.5)
+                continue
             pods = core.list_namespaced_pod(NAMESPACE, label_selector=label).items
             if gone and not pods:
                 return
@@ -409,10 +422,12 @@ class KubePlatform:
     def _worker_template(self) -> dict[str, Any]:
         return self._manifest("deployment", "celery-worker")["spec"]["template"]
 
-    def set_worker_override(self, values: dict[str, str] | None) -> None:
+    def set_worker_override(self, values: dict[str, str] | None, settle: bool = False) -> None:
         """The workers' container env: the manifest's plus `values`; None puts
         back the manifest's env and resources (a runbook may have raised the
-        memory limit). The Deployment rolls its pods either way."""
+        memory limit). The Deployment rolls its pods either way; with `settle`
+        (workers that start fine on the values) or when healing, until the
+        rollout is done, so every job after it meets the new pods."""
         container = self._worker_template()["spec"]["containers"][0]
         env = [e for e in container["env"] if e["name"] not in (values or {})]
         env += [{"name": key, "value": value} for key, value in (values or {}).items()]
@@ -428,8 +443,8 @@ class KubePlatform:
         patch = [{"op": "replace", "path": "/spec/template/spec/containers/0/env", "value": env},
                  {"op": "replace", "path": "/spec/template/spec/containers/0/resources", "value": wanted_resources}]
         client.AppsV1Api(self.api).patch_namespaced_deployment("celery-worker", NAMESPACE, patch)
-        # A crash-looping worker never turns Ready: wait only when healing.
-        if values is None:
+        # A crash-looping worker never turns Ready: wait only when healing or told to.
+        if values is None or settle:
             self._wait("worker")
 
     def reset_workers(self) -> None:
