@@ -123,12 +123,16 @@ def _log_lines(core, pod, container: str, params: dict[str, Any], previous: bool
     if since:
         kwargs["since_seconds"] = max(1, int(time.time() - since))
     try:
-        text = core.read_namespaced_pod_log(pod.metadata.name, pod.metadata.namespace, **kwargs)
+        # Raw: with urllib3 2 the client "deserializes" the body to the repr of its bytes (b'...\\n...'),
+        # one line with every newline escaped, in which no log signal is ever found.
+        response = core.read_namespaced_pod_log(pod.metadata.name, pod.metadata.namespace,
+                                                _preload_content=False, **kwargs)
     except ApiException as exc:
         if exc.status in (400, 404):  # no previous run, or a container not started yet: no lines
             return []
         raise
-    return [mask_urls(line) for line in (text or "").splitlines()]
+    text = response.data.decode("utf-8", errors="replace")
+    return [mask_urls(line) for line in text.splitlines()]
 
 
 def describe_pod(core, pod, config_maps: dict[str, dict[str, str]], params: dict[str, Any], now: float) -> dict:
@@ -183,6 +187,59 @@ def describe_pod(core, pod, config_maps: dict[str, dict[str, str]], params: dict
     }
 
 
+def pod_verdict(record: dict) -> str:
+    """healthy, failing or starting: how a worker pod fares, for judging a rollout."""
+    if record["state"] == "removing":
+        return "starting"  # on its way out: neither
+    if not record["running"] or record["health"] == "unhealthy" or (record["restarts_last_hour"] or 0) > 0:
+        return "failing"
+    return "starting" if record["health"] == "starting" else "healthy"
+
+
+def _revision_number(revision) -> int | None:
+    try:
+        return int(revision)
+    except (TypeError, ValueError):
+        return None
+
+
+def rollout_judgement(revision, replica_sets: dict[str, str], pods: list[tuple[str, str]]) -> dict[str, Any]:
+    """Whether the workers' failures started with the Deployment's current revision, so that undoing the
+    rollout to the previous one is the remedy (`kubectl rollout undo`). replica_sets: the Deployment's
+    ReplicaSets, {name: revision}; pods: (its ReplicaSet's name, pod_verdict) for each pod.
+
+    A bad rollout: pods of the current revision fail and none of them is healthy, every failing pod is of
+    the current revision, and the revision before it is kept to go back to (kubernetes.core.k8s_rollback
+    goes back to exactly that one)."""
+    current = _revision_number(revision)
+    known = {number for number in map(_revision_number, replica_sets.values()) if number is not None}
+    previous = current - 1 if current is not None and current - 1 in known else None
+    counts: dict[str, dict[str, int]] = {}
+    for replica_set, verdict in pods:
+        pod_revision = str(replica_sets.get(replica_set, "unknown"))
+        counts.setdefault(pod_revision, {"healthy": 0, "failing": 0, "starting": 0})[verdict] += 1
+    mine = counts.get(str(current), {"healthy": 0, "failing": 0, "starting": 0})
+    failing_elsewhere = sum(tally["failing"] for rev, tally in counts.items() if rev != str(current))
+    judgement = {"revision": str(current) if current is not None else None,
+                 "previous_revision": str(previous) if previous is not None else None,
+                 "pods_by_revision": counts, "undo_to": None}
+    if not mine["failing"]:
+        judgement["reason"] = f"no pod of revision {current} fails"
+    elif mine["healthy"]:
+        judgement["reason"] = f"revision {current} has healthy pods too: not the rollout"
+    elif failing_elsewhere:
+        judgement["reason"] = f"pods of other revisions fail too ({failing_elsewhere}): not the rollout"
+    elif previous is None:
+        judgement["reason"] = f"revision {current - 1 if current else None} is not kept: nothing to go back to"
+    else:
+        judgement["undo_to"] = str(previous)
+        healthy_before = counts.get(str(previous), {}).get("healthy", 0)
+        judgement["reason"] = (f"the failures started with revision {current} ({mine['failing']} pods fail, none "
+                               f"is healthy); revision {previous} " + (f"still runs {healthy_before} healthy pods"
+                                                                       if healthy_before else "ran before it"))
+    return judgement
+
+
 def selector_of(deployment) -> str:
     labels = (deployment.spec.selector.match_labels or {}) if deployment.spec.selector else {}
     if not labels:
@@ -203,6 +260,11 @@ def read_deployment_pods(api_client, params: dict[str, Any], target: str) -> tup
             deployment = apps.read_namespaced_deployment(name, namespace, _request_timeout=timeout)
             pods = core.list_namespaced_pod(namespace, label_selector=selector_of(deployment),
                                             _request_timeout=timeout).items
+            # The Deployment's ReplicaSets: which revision each pod runs.
+            replica_sets = {rs.metadata.name: (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
+                            for rs in apps.list_namespaced_replica_set(namespace, label_selector=selector_of(deployment),
+                                                                       _request_timeout=timeout).items
+                            if any(owner.uid == deployment.metadata.uid for owner in rs.metadata.owner_references or [])}
             wanted = {source.config_map_ref.name for pod in pods[:1] for container in pod.spec.containers[:1]
                       for source in container.env_from or [] if source.config_map_ref is not None}
             wanted |= {var.value_from.config_map_key_ref.name for pod in pods[:1]
@@ -214,10 +276,12 @@ def read_deployment_pods(api_client, params: dict[str, Any], target: str) -> tup
                     config_map, namespace, _request_timeout=timeout).data or {}
             now = time.time()
             # Each pod's logs are a request or two of their own: read the pods side by side.
+            pods = sorted(pods, key=lambda pod: pod.metadata.name)
             with ThreadPoolExecutor(max_workers=max(1, min(8, len(pods)))) as pool:
-                box["records"] = list(pool.map(lambda pod: describe_pod(core, pod, config_maps, params, now),
-                                               sorted(pods, key=lambda pod: pod.metadata.name)))
+                box["records"] = list(pool.map(lambda pod: describe_pod(core, pod, config_maps, params, now), pods))
             annotations = deployment.metadata.annotations or {}
+            owners = [next((owner.name for owner in pod.metadata.owner_references or [] if owner.kind == "ReplicaSet"), "")
+                      for pod in pods]
             box["deployment"] = {
                 "name": name,
                 "namespace": namespace,
@@ -227,6 +291,9 @@ def read_deployment_pods(api_client, params: dict[str, Any], target: str) -> tup
                 "revision": annotations.get("deployment.kubernetes.io/revision"),
                 "generation": deployment.metadata.generation,
                 "observed_generation": deployment.status.observed_generation,
+                "rollout": rollout_judgement(annotations.get("deployment.kubernetes.io/revision"), replica_sets,
+                                             [(owner, pod_verdict(record))
+                                              for owner, record in zip(owners, box["records"])]),
             }
         except Exception as exc:  # reported by the caller, in one line
             box["error"] = exc

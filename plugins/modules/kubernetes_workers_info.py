@@ -115,11 +115,19 @@ running:
   type: int
   sample: 2
 deployment:
-  description: The Deployment's replicas (asked for, ready, updated), revision and generations.
+  description:
+    - The Deployment's replicas (asked for, ready, updated), revision and generations.
+    - C(rollout) judges whether the failures started with the current revision (C(undo_to), the previous
+      revision, is set then; C(reason) says why or why not), with the pods of each revision by verdict.
   returned: always
   type: dict
   sample: {"name": "celery-worker", "namespace": "ai-agents", "replicas": 2, "ready_replicas": 2,
-           "updated_replicas": 2, "revision": "3", "generation": 3, "observed_generation": 3}
+           "updated_replicas": 2, "revision": "3", "generation": 3, "observed_generation": 3,
+           "rollout": {"revision": "3", "previous_revision": "2", "undo_to": "2",
+                       "pods_by_revision": {"2": {"healthy": 2, "failing": 0, "starting": 0},
+                                            "3": {"healthy": 0, "failing": 1, "starting": 0}},
+                       "reason": "the failures started with revision 3 (1 pods fail, none is healthy);
+                                  revision 2 still runs 2 healthy pods"}}
 findings:
   description: With O(findings=true), the worker_failures findings, most severe first.
   returned: always

@@ -77,3 +77,48 @@ def test_a_running_worker_reports_a_termination_of_the_last_hour_only(monkeypatc
     record = _pods.describe_pod(None, pod, {}, {"log_lines": 0, "log_since": 0, "fresh_since": 0, "env_keys": []},
                                 NOW.timestamp())
     assert record["oom_killed"] is reported and record["exit_code"] == (137 if reported else None)
+
+
+def worker(running=True, health="healthy", recent=0, state="running"):
+    return {"running": running, "health": health, "restarts_last_hour": recent, "state": state}
+
+
+@pytest.mark.parametrize(("record", "verdict"), [
+    (worker(), "healthy"),
+    (worker(health=None), "healthy"),  # no readiness probe
+    (worker(health="starting"), "starting"),
+    (worker(running=False, state="crashLoopBackOff", health="unhealthy"), "failing"),
+    (worker(health="unhealthy"), "failing"),
+    (worker(recent=2), "failing"),
+    (worker(recent=None), "healthy"),  # restarts unknown: not counted against it
+    (worker(state="removing", running=False), "starting"),
+])
+def test_a_pod_fares_healthy_failing_or_starting(record, verdict):
+    assert _pods.pod_verdict(record) == verdict
+
+
+RS = {"w-a": "3", "w-b": "4", "w-c": "5"}
+
+
+@pytest.mark.parametrize(("revision", "pods", "undo_to", "reason"), [
+    # The crash-looping surge pod of a new revision; the old pods go on working.
+    ("5", [("w-b", "healthy"), ("w-b", "healthy"), ("w-c", "failing")], "4",
+     "started with revision 5 (1 pods fail, none is healthy); revision 4 still runs 2 healthy pods"),
+    ("5", [("w-c", "failing"), ("w-c", "failing")], "4", "revision 4 ran before it"),
+    ("5", [("w-c", "failing"), ("w-c", "healthy")], None, "revision 5 has healthy pods too"),
+    ("5", [("w-c", "healthy"), ("w-c", "healthy")], None, "no pod of revision 5 fails"),
+    ("5", [("w-b", "failing"), ("w-c", "failing")], None, "pods of other revisions fail too (1)"),
+    ("3", [("w-a", "failing")], None, "revision 2 is not kept"),
+    ("5", [("w-c", "starting"), ("w-c", "failing")], "4", "started with revision 5"),
+    (None, [("w-c", "failing")], None, "no pod of revision None fails"),
+])
+def test_a_bad_rollout_is_one_whose_failures_started_with_its_revision(revision, pods, undo_to, reason):
+    judged = _pods.rollout_judgement(revision, RS, pods)
+    assert judged["undo_to"] == undo_to and reason in judged["reason"], judged
+    assert sum(sum(tally.values()) for tally in judged["pods_by_revision"].values()) == len(pods)
+
+
+def test_a_revision_reused_by_an_earlier_undo_leaves_nothing_to_go_back_to():
+    # Revision 4 became 6 when an undo went back to it; k8s_rollback goes back to exactly the one before.
+    judged = _pods.rollout_judgement("7", {"w-b": "5", "w-d": "7"}, [("w-d", "failing")])
+    assert judged["undo_to"] is None and "revision 6 is not kept" in judged["reason"]
