@@ -3,11 +3,13 @@ Kubernetes cluster (a real API server, kubelet and containerd, built here).
 
 The session fixture `kube` brings the cluster and the platform up through the
 CLI (`sandbox up --platform kubernetes`) when they are not healthy, and takes
-them down after the last test here unless they were already up or
+them down after the last test here unless they were already up (or
+SANDBOX_KUBE_DOWN_AFTER=1: down even then, as `make test` wants) or
 SANDBOX_KEEP=1.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +82,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 @pytest.fixture(scope="session")
 def kube() -> KubeSandbox:
     box = KubeSandbox(read_kube_env())
-    if bring_up(box, "the Kubernetes components buildable (Go and the Go module proxy) and Docker for the "
-                "platform image", 3600):
+    brought_up = bring_up(box, "the Kubernetes components buildable (Go and the Go module proxy) and Docker for "
+                          "the platform image", 3600)
+    if brought_up or os.environ.get("SANDBOX_KUBE_DOWN_AFTER") == "1":
         _AFTER_LAST_TEST.append(lambda: take_down(box))
     return box
 
