@@ -137,8 +137,28 @@ def test_a_database_restart_replaces_postgres_0_and_waits_until_ready(kube_heale
     assert took <= 300
 
 
-# Secrets (written, mounted into the workers and the api, read without their values, removed) are
-# proven end to end by the tenant_onboarding Molecule scenario on this cluster (make molecule-kubernetes).
+def test_a_secret_is_written_mounted_read_and_removed(kube_healed: KubeSandbox) -> None:
+    kube = kube_healed
+    secret = {"platform_secret_name": "tenant-provider-test-sdp", "platform_secret_keys": ["api_key", "webhook_secret"],
+              "platform_secret_data": {"api_key": "k-123", "webhook_secret": "w-456"}}
+    operation("write_secret", **secret)
+    shown = operation("secret_info", ["platform_secret"], **secret)["platform_secret"]
+    assert shown["exists"] and shown["mounted"] and shown["strict"] and shown["matches"]
+    assert shown["present_keys"] == ["api_key", "webhook_secret"]
+    # Where the platform reads it: the workers (the API key) and the intake (the webhook signature).
+    for app in ("celery-worker", "api"):
+        pod = next(p.metadata.name for p in kube.pods(f"app={app}") if not p.metadata.deletion_timestamp)
+        assert kube.exec(pod, ["cat", "/run/secrets/aiagents/tenant-provider-test-sdp/webhook_secret"]) == "w-456"
+    other = operation("secret_info", ["platform_secret"], **{**secret, "platform_secret_data": {"api_key": "x"}})
+    assert other["platform_secret"]["matches"] is False
+    operation("remove_secret", **secret)
+    gone = operation("secret_info", ["platform_secret"], **secret)["platform_secret"]
+    assert not gone["exists"] and not gone["mounted"] and gone["present_keys"] == []
+    for app in ("celery-worker", "api"):
+        deployment = kube.apps().read_namespaced_deployment(app, NAMESPACE)
+        sources = [source.secret.name for volume in deployment.spec.template.spec.volumes if volume.projected
+                   for source in volume.projected.sources if source.secret]
+        assert "tenant-provider-test-sdp" not in sources, app
 
 
 def test_a_stop_keeps_what_to_resume_to_and_its_pause_is_seen_by_every_runbook(kube_healed: KubeSandbox) -> None:
