@@ -258,11 +258,11 @@ def read_deployment_pods(api_client, params: dict[str, Any], target: str) -> tup
         try:
             apps, core = k8s.AppsV1Api(api_client), k8s.CoreV1Api(api_client)
             deployment = apps.read_namespaced_deployment(name, namespace, _request_timeout=timeout)
-            pods = core.list_namespaced_pod(namespace, label_selector=selector_of(deployment),
-                                            _request_timeout=timeout).items
+            selector = selector_of(deployment)
+            pods = core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=timeout).items
             # The Deployment's ReplicaSets: which revision each pod runs.
             replica_sets = {rs.metadata.name: (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
-                            for rs in apps.list_namespaced_replica_set(namespace, label_selector=selector_of(deployment),
+                            for rs in apps.list_namespaced_replica_set(namespace, label_selector=selector,
                                                                        _request_timeout=timeout).items
                             if any(owner.uid == deployment.metadata.uid for owner in rs.metadata.owner_references or [])}
             wanted = {source.config_map_ref.name for pod in pods[:1] for container in pod.spec.containers[:1]
