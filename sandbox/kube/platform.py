@@ -417,7 +417,12 @@ class KubePlatform:
         self._wait(service)
 
     def ensure_workers(self) -> None:
-        self.ensure_service("worker")
+        """The sandbox's own worker count (a runbook may have scaled it up), every pod Ready and none
+        left terminating, as the Docker sandbox's heal does."""
+        want = self._manifest("deployment", "celery-worker")["spec"]["replicas"]
+        if self._replicas("worker") != want:
+            self._scale("worker", want)
+        self._wait("worker")
 
     def _worker_template(self) -> dict[str, Any]:
         return self._manifest("deployment", "celery-worker")["spec"]["template"]

@@ -123,6 +123,8 @@ def test_heal_all_restores_the_manifests(kube_healed: KubeSandbox) -> None:
     kube.cli("fault", "workers-stopped")
     kube.cli("fault", "worker-bad-api-key")
     kube.cli("fault", "queue-flood", "20")
+    # Scaled up as high_queue_depth's resolve does: heal puts back the sandbox's two workers.
+    kube.apps().patch_namespaced_deployment_scale("celery-worker", NAMESPACE, {"spec": {"replicas": 3}})
     kube.cli("heal")
     assert kube.active_faults() == {}
     assert kube.cli("status").returncode == 0
