@@ -37,11 +37,13 @@ def inspect_budget(connect_timeout: float, timeout: float, confirm_timeout: floa
     return connect_timeout + 4 * timeout + confirm_timeout
 
 
-def inspect_workers(found, timeout: float, confirm_timeout: float = 0.0) -> tuple[dict[str, dict[str, Any]], int]:
+def inspect_workers(found, timeout: float, confirm_timeout: float = 0.0,
+                    expected: int = 0) -> tuple[dict[str, dict[str, Any]], int]:
     """Broadcast ping, then ask only the workers that answered for the rest.
 
-    The ping waits the whole timeout (we cannot know how many workers exist),
-    so runbooks keep it short; when nobody answers in it, one more ping waits
+    The ping waits the whole timeout unless the caller knows how many workers
+    run (`expected`, from their containers or pods): then it ends once that
+    many answered. Runbooks keep the timeout short; when nobody answers in it, one more ping waits
     `confirm_timeout` before "no workers" (a page) is concluded. The
     follow-up calls stop as soon as every pinged worker has replied. The
     whole call is bounded by inspect_budget(): kombu's own waits are not
@@ -58,7 +60,7 @@ def inspect_workers(found, timeout: float, confirm_timeout: float = 0.0) -> tupl
     try:
         with _redis.deadline(inspect_budget(found.timeout, timeout, confirm_timeout), "answer from the broker"):
             control = app.control
-            pinged, pings = control.inspect(timeout=timeout).ping() or {}, 1
+            pinged, pings = control.inspect(timeout=timeout, limit=expected or None).ping() or {}, 1
             if not pinged and confirm_timeout > 0:
                 pinged, pings = control.inspect(timeout=confirm_timeout).ping() or {}, 2
             if not pinged:
@@ -78,7 +80,8 @@ def refusal(params: dict[str, Any]) -> str | None:
     """The message refusing a wait or threshold out of range (naming the option), or None."""
     for name, limits in (("timeout", {"above": 0, "maximum": MAX_WAIT}),
                          ("confirm_timeout", {"minimum": 0, "maximum": MAX_WAIT}),
-                         ("long_task_seconds", {"minimum": 0})):
+                         ("long_task_seconds", {"minimum": 0}),
+                         ("expected_workers", {"minimum": 0})):
         refused = out_of_range(name, params.get(name), **limits)
         if refused:
             return refused

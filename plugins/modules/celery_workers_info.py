@@ -34,6 +34,14 @@ options:
         plus O(confirm_timeout).
     type: float
     default: 1.0
+  expected_workers:
+    description:
+      - How many workers the platform runs (its running containers or pods), when the caller knows.
+        The first ping then ends as soon as that many answered instead of waiting all of O(timeout);
+        a missing or hung worker still costs the whole O(timeout). V(0), unknown, waits O(timeout).
+      - A worker beyond that count that answers late is not counted.
+    type: int
+    default: 0
   confirm_timeout:
     description:
       - When no worker answered within O(timeout), ping once more and wait this many seconds before
@@ -120,6 +128,7 @@ def main() -> None:
             "queue": {"type": "str", "default": "enhancement_queue"},
             "timeout": {"type": "float", "default": 1.0},
             "confirm_timeout": {"type": "float", "default": 3.0},
+            "expected_workers": {"type": "int", "default": 0},
             "long_task_seconds": {"type": "float", "default": 300},
             "check_queue_consumed": {"type": "bool", "default": False},
         },
@@ -136,7 +145,8 @@ def main() -> None:
         module.fail_json(msg=f"inspect {target}: {refused}")
     try:
         _redis.connect(params).close()  # a clear message now beats kombu's reconnect loop later
-        raw, pings = _celery.inspect_workers(_redis.settings(params), params["timeout"], params["confirm_timeout"])
+        raw, pings = _celery.inspect_workers(_redis.settings(params), params["timeout"], params["confirm_timeout"],
+                                             expected=params["expected_workers"])
     except RunbookError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except  # one sentence, never a traceback

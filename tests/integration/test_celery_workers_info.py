@@ -122,6 +122,23 @@ def test_a_worker_that_answers_only_the_confirming_ping_is_counted(redis_server,
     assert result["findings"] == []
 
 
+def test_the_ping_ends_once_the_expected_workers_answered(redis_server, celery_worker, run_module):
+    """Told how many workers run, the ping does not wait out its timeout when they all
+    answered; told of one more than answers, it waits the whole timeout for it."""
+    def timed(params):
+        started = time.monotonic()
+        result = run_module(MODULE, {"url": redis_server.url, **params}).result
+        return time.monotonic() - started, result
+
+    baseline, _ = timed({"timeout": 0.2})
+    took, result = timed({"timeout": 8, "expected_workers": 1})
+    assert result["worker_count"] == 1 and result["workers"][0]["ping"] is True
+    assert took < baseline + 4, (took, baseline)
+    took, result = timed({"timeout": 3, "expected_workers": 2})
+    assert result["worker_count"] == 1
+    assert took >= 3, took
+
+
 AWKWARD = "Sl/ash#Hash@At-Secret9"
 
 
@@ -164,3 +181,6 @@ def test_waits_out_of_range_are_refused_naming_them(run_module):
     run = run_module(MODULE, {"url": "redis://127.0.0.1:1/0", "timeout": -1})
     assert run.rc != 0
     assert run.result["msg"] == "inspect celery workers via redis at 127.0.0.1:1/0: timeout must be above 0, got -1.0"
+    run = run_module(MODULE, {"url": "redis://127.0.0.1:1/0", "expected_workers": -2})
+    assert run.rc != 0
+    assert run.result["msg"].endswith("expected_workers must be at least 0, got -2"), run.result["msg"]
