@@ -5,6 +5,8 @@ adds what only that platform has.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
@@ -12,7 +14,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -221,3 +223,17 @@ def listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def images_held() -> Iterator[None]:
+    """While held, no other test session removes or rebuilds the platform image.
+    `make test` runs the Docker and the Kubernetes tests side by side; each
+    lifecycle test takes its sandbox down and up again, and the Docker one
+    removes the image the Kubernetes `up` imports."""
+    with open("/tmp/aiagents-runbooks-images.lock", "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
