@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from typing import Any
 from urllib.parse import quote
@@ -67,10 +68,24 @@ def inspect_workers(found, timeout: float, confirm_timeout: float = 0.0,
                 return {}, pings
             inspect = control.inspect(timeout=timeout, limit=len(pinged), destination=list(pinged))
             active, stats, queues = inspect.active() or {}, inspect.stats() or {}, inspect.active_queues() or {}
+            reports = inspect.report() or {}
     finally:
         app.close()
     return {name: {"ping": pinged.get(name), "active": active.get(name) or [], "stats": stats.get(name) or {},
-                   "queues": queues.get(name) or []} for name in sorted(pinged)}, pings
+                   "queues": queues.get(name) or [], "report": reports.get(name) or {}}
+            for name in sorted(pinged)}, pings
+
+
+_SOFTWARE = re.compile(r"^software\s*->\s*(.*?)(?=^\S+\s*->|\Z)", re.MULTILINE | re.DOTALL)
+_VERSION = re.compile(r"([A-Za-z][\w.-]*):(\d[^\s)]*)")
+
+
+def software(report: dict[str, Any]) -> dict[str, str]:
+    """The versions in the `software ->` section of a worker's report (celery, kombu, py, billiard,
+    the transport's library). Only that section is read: the rest holds the worker's settings."""
+    text = report.get("ok") if isinstance(report, dict) else None
+    match = _SOFTWARE.search(text) if isinstance(text, str) else None
+    return dict(_VERSION.findall(match.group(1))) if match else {}
 
 
 MAX_WAIT = 300.0
@@ -116,6 +131,7 @@ def describe_workers(raw: dict[str, dict[str, Any]], now: float) -> list[dict[st
             "uptime_seconds": stats.get("uptime"),
             "pid": stats.get("pid"),
             "queues": sorted(queue.get("name") for queue in info["queues"] if queue.get("name")),
+            "software": software(info.get("report") or {}),
         })
     return workers
 

@@ -12,8 +12,9 @@ short_description: List the Celery workers that answer through the Redis broker,
 version_added: 1.0.0
 description:
   - Broadcasts Celery's remote-control C(ping) through the broker, then asks the workers that answered
-    for their active tasks (and how long each has run), pool size, processed counts and the queues they
-    consume. Needs only the broker's address - no application code.
+    for their active tasks (and how long each has run), pool size, processed counts, the queues they
+    consume and their software versions (Celery, kombu, Python - the C(software) section of Celery's
+    C(report), nothing else of it). Needs only the broker's address - no application code.
   - No worker answering gives the finding C(queue_no_workers) (critical; follow worker_failures). Workers
     that answer but do not consume the queue give C(queue_not_consumed) (with O(check_queue_consumed)); tasks running longer than
     O(long_task_seconds) give C(worker_task_long_running).
@@ -97,7 +98,8 @@ workers:
             "active": [{"id": "5c7e…", "name": "enhance_ticket", "runtime_seconds": 12.5,
                         "tenant_id": "acme-corp", "ticket_id": "TICKET-12345", "worker_pid": 9}],
             "pool": {"implementation": "celery.concurrency.prefork:TaskPool", "max_concurrency": 4, "processes": [9, 10, 11, 12]},
-            "processed": {"enhance_ticket": 120}, "processed_total": 120, "queues": ["enhancement_queue"]}]
+            "processed": {"enhance_ticket": 120}, "processed_total": 120, "queues": ["enhancement_queue"],
+            "software": {"celery": "5.4.0", "kombu": "5.4.2", "py": "3.11.2", "billiard": "4.2.1", "redis": "5.2.1"}}]
 active_tasks:
   description: Tasks being executed right now, over all workers.
   returned: always
