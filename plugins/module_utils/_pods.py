@@ -182,7 +182,9 @@ def describe_pod(core, pod, config_maps: dict[str, dict[str, str]], params: dict
         "finished_at": _iso(ended.finished_at) if ended is not None else None,
         "memory_limit_bytes": quantity_bytes(limits.get("memory")),
         "env": shown_env(env_of(spec_container, config_maps), params["env_keys"]),
-        "signals": analyse_logs(lines),
+        # Not running since a crash (back-off): its last run's last job was the job before that crash.
+        "signals": analyse_logs(lines, died=not running and ended is not None
+                                and (ended.reason == "OOMKilled" or ended.exit_code not in (0, None))),
         "log_tail": [line[:300] for line in lines[-20:]],
     }
 

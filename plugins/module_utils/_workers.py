@@ -60,12 +60,14 @@ RECOVERED = ((JOB_SUCCEEDED, ("redis", "postgres")),  # a job needs both
              (re.compile(r"Connected to redis", re.I), ("redis",)))  # the broker (re)connected
 
 
-def analyse_logs(lines: list[str]) -> dict[str, Any]:
+def analyse_logs(lines: list[str], died: bool = False) -> dict[str, Any]:
     """What the logs say: OOM, segfaults, exceptions, unreachable dependencies, the job before each crash.
 
     A dependency's errors count only after the last sign it answers again (a
     broker connection for Redis; a worker start or a job that succeeded for
-    both), so they describe now, not the past."""
+    both), so they describe now, not the past. `died`: the last run in the
+    lines ended in a crash and no new run has started (a container restarting,
+    a pod in back-off) - its last job counts as the job before a crash too."""
     signals: dict[str, Any] = {"oom": 0, "segfault": 0, "exceptions": Counter(), "exception_lines": [],
                                "dependency_errors": [], "unreachable": [], "jobs_succeeded": 0,
                                "last_job": None, "last_ticket_before_restart": []}
@@ -100,6 +102,8 @@ def analyse_logs(lines: list[str]) -> dict[str, Any]:
             signals["exceptions"][match.group(1)] += 1
             if len(signals["exception_lines"]) < 5 and stripped not in signals["exception_lines"]:
                 signals["exception_lines"].append(stripped[:300])
+    if died and last_ticket:
+        signals["last_ticket_before_restart"].append(last_ticket)
     signals["exceptions"] = dict(signals["exceptions"])
     signals["dependency_errors"] = errors["redis"] + errors["postgres"]
     signals["unreachable"] = [name for name in ("postgres", "redis") if errors[name]]
@@ -274,7 +278,8 @@ def describe_container(container, log_lines: int, env_keys: list[str], log_since
         "finished_at": state.get("FinishedAt"),
         "memory_limit_bytes": (attrs.get("HostConfig") or {}).get("Memory") or None,
         "env": shown_env(env, env_keys),
-        "signals": analyse_logs(lines),
+        "signals": analyse_logs(lines, died=state.get("Status") in ("exited", "restarting", "dead")
+                                and bool(state.get("OOMKilled") or state.get("ExitCode") not in (0, None))),
         "log_tail": [line[:300] for line in lines[-20:]],
     }
 

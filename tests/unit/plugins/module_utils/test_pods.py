@@ -122,3 +122,25 @@ def test_a_revision_reused_by_an_earlier_undo_leaves_nothing_to_go_back_to():
     # Revision 4 became 6 when an undo went back to it; k8s_rollback goes back to exactly the one before.
     judged = _pods.rollout_judgement("7", {"w-b": "5", "w-d": "7"}, [("w-d", "failing")])
     assert judged["undo_to"] is None and "revision 6 is not kept" in judged["reason"]
+
+
+@pytest.mark.parametrize(("running", "current", "counted"), [
+    (False, [], ["T-P"]),                             # in back-off: its last run died on T-P
+    (True, ["celery@w ready"], ["T-P"]),              # restarted: the new run's start marks it, once
+    (True, [], []),                                   # running, nothing died: nothing to count
+])
+def test_the_job_before_a_crash_counts_once_whether_the_pod_restarted_or_backs_off(monkeypatch, running, current,
+                                                                                 counted):
+    from kubernetes.client import V1Container, V1PodSpec, V1PodStatus
+
+    previous = ["celery@w ready", "job started ticket_id=T-P"]
+    monkeypatch.setattr(_pods, "_log_lines", lambda core, pod, container, params, prev, since: previous if prev else current)
+    state = (V1ContainerState(running=V1ContainerStateRunning(started_at=NOW)) if running
+             else V1ContainerState(waiting=V1ContainerStateWaiting(reason="CrashLoopBackOff")))
+    last = terminated("OOMKilled", 137, 1) if counted or not running else None
+    pod = V1Pod(metadata=V1ObjectMeta(name="w", namespace="ns", uid="u" * 12, creation_timestamp=NOW - timedelta(days=1)),
+                spec=V1PodSpec(containers=[V1Container(name="worker")]),
+                status=V1PodStatus(container_statuses=[status(state, 1 if last else 0, last)]))
+    record = _pods.describe_pod(None, pod, {}, {"log_lines": 100, "log_since": 0, "fresh_since": 0, "env_keys": []},
+                                NOW.timestamp())
+    assert record["signals"]["last_ticket_before_restart"] == counted

@@ -174,3 +174,16 @@ def test_a_worker_restarted_by_resolve_is_judged_on_its_new_run_only():
     record = describe_container(untouched, 100, [], fresh_since=int(moment) + 60, deaths=deaths)
     assert "since" not in untouched.asked and record["restarts_last_hour"] == 4
     assert describe_container(FakeContainer(started), 0, [])["restarts_last_hour"] is None
+
+
+def test_a_run_that_died_and_has_not_restarted_counts_its_last_job():
+    """A container restarting, or a pod in back-off: no new run has logged its start yet, but the
+    job its last run took was the job before that crash. Two such workers name the poison job."""
+    lines = ["celery@w1 ready", "job started ticket_id=T-P"]
+    assert analyse_logs(lines)["last_ticket_before_restart"] == []
+    assert analyse_logs(lines, died=True)["last_ticket_before_restart"] == ["T-P"]
+    assert analyse_logs(["celery@w1 ready"], died=True)["last_ticket_before_restart"] == []  # died idle
+    backing_off = [worker(name, state="restarting", running=False, exit_code=137, oom_killed=True,
+                          signals=analyse_logs(lines, died=True)) for name in ("w1", "w2")]
+    found = {item["id"]: item for item in worker_findings(backing_off)}
+    assert found["worker_poison_job"]["evidence"]["poison_tickets"] == ["T-P"]
