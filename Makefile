@@ -75,11 +75,12 @@ KUBE_MOLECULE_TMP ?= $(HOME)/.ansible/tmp/molecule-kubernetes
 molecule-kubernetes:
 	$(STEP)
 	sandbox/bin/sandbox up --platform kubernetes
-	for scenario in $(KUBE_SCENARIOS); do \
+	failed=""; for scenario in $(KUBE_SCENARIOS); do \
 	  RUNBOOKS_SANDBOX_INVENTORY=inventories/sandbox_kubernetes \
 	  MOLECULE_EPHEMERAL_DIRECTORY=$(KUBE_MOLECULE_TMP)/$$scenario \
-	    molecule test -s $$scenario || exit 1; \
-	done
+	    molecule test -s $$scenario || failed="$$failed $$scenario"; \
+	done; \
+	if [[ -n "$$failed" ]]; then echo "molecule-kubernetes: failed:$$failed"; exit 1; fi
 
 pytest:
 	$(STEP)
