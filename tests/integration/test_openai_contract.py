@@ -4,6 +4,9 @@ Documents followed:
   [CODES]  https://platform.openai.com/docs/guides/error-codes   (API errors: 401 kinds, 403, the two 429s)
   [LIMITS] https://platform.openai.com/docs/guides/rate-limits   (x-ratelimit-* headers, resets as durations)
   [MODELS] https://platform.openai.com/docs/api-reference/models/list
+  [STATUS] Statuspage's public API, which every Statuspage page documents at /api (for example
+           https://www.githubstatus.com/api): GET /api/v2/status.json, no key, a status rollup whose
+           indicator is none, minor, major or critical, with a description
 """
 
 from __future__ import annotations
@@ -150,3 +153,14 @@ def test_a_chat_completions_check_proves_the_workers_scope(run_module, openai):
     openai.fault(status=401, code="missing_scopes")
     _result, [found] = probe(run_module, openai)
     assert found["id"] == "api_key_scopes_missing" and "chat completions need model.request" in found["summary"]
+
+
+def test_the_status_page_answers_without_a_key_with_statuspage_s_rollup(openai):
+    """[STATUS] The quarterly review checks the status page the api_timeout runbook points to."""
+    with urllib.request.urlopen(f"{openai.url}/api/v2/status.json", timeout=5) as response:
+        status, page = response.status, json.loads(response.read())
+    assert status == 200
+    assert page["status"]["indicator"] in ("none", "minor", "major", "critical")
+    assert page["status"]["description"] and page["page"]["url"] == "https://status.openai.com"
+    # Only the status page is public: the API still wants the key.
+    assert call(openai, key="")[0] == 401

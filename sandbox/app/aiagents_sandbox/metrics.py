@@ -14,6 +14,7 @@ COUNTER = "metrics:enhancement_requests_total"      # hash "status|tenant" -> co
 HISTOGRAM = "metrics:enhancement_duration_seconds"  # hash "le" / "sum" / "count"
 RECENT = "metrics:enhancement_recent"               # list "epoch|status", newest first
 RECENT_KEEP = 2000
+RENAMES = "metrics:renames"                          # hash old name -> new name (the metric-renamed fault)
 SUCCESS_WINDOW_S = 300
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
@@ -85,4 +86,17 @@ def render(client: redis.Redis, queue: str, workers: int) -> str:
     lines += [f'enhancement_duration_seconds_bucket{{le="+Inf"}} {count}',
               f"enhancement_duration_seconds_sum {float(hist.get('sum', 0)):.6f}",
               f"enhancement_duration_seconds_count {count}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(renamed(lines, {k.decode(): v.decode() for k, v in client.hgetall(RENAMES).items()})) + "\n"
+
+
+def renamed(lines: list[str], renames: dict[str, str]) -> list[str]:
+    """The exposition with metrics renamed, as a release that renames a metric exports it."""
+    out = []
+    for line in lines:
+        for old, new in renames.items():
+            for prefix in ("# HELP ", "# TYPE ", ""):
+                if line.startswith(prefix + old) and line[len(prefix + old):len(prefix + old) + 1] in ("{", " ", "_"):
+                    line = prefix + new + line[len(prefix + old):]
+                    break
+        out.append(line)
+    return out

@@ -149,6 +149,10 @@ def main(argv: list[str]) -> None:
     p.add_argument("args", nargs="*")
     p = sub.add_parser("init-metrics")
     p.add_argument("tenants", nargs="*")
+    p = sub.add_parser("rename-metric")
+    p.add_argument("old")
+    p.add_argument("new")
+    sub.add_parser("unrename-metrics")
     opts = parser.parse_args(argv)
     if opts.op == "flood":
         flood(opts.count, opts.skew, opts.age_minutes)
@@ -159,6 +163,11 @@ def main(argv: list[str]) -> None:
     elif opts.op == "unpoison":
         print(f"removed {remove_where(broker(), lambda job: job.get('ticket_id') == POISON_TICKET)}")
         sdp_control("DELETE", "/poison")
+    elif opts.op == "rename-metric":
+        broker().hset(metrics.RENAMES, opts.old, opts.new)
+        print(f"{opts.old} exported as {opts.new}")
+    elif opts.op == "unrename-metrics":
+        print(f"restored {broker().delete(metrics.RENAMES)}")
     elif opts.op == "init-metrics":
         init_metrics(opts.tenants)
     elif opts.op == "hog-memory":

@@ -81,6 +81,17 @@ def rate_limit_headers(exhausted: bool = False) -> dict[str, str]:
             "x-ratelimit-reset-tokens": "6m0s" if exhausted else "5ms"}
 
 
+# The provider's status page (status.openai.com), served here beside the API: Statuspage's public
+# API, whose status rollup carries an indicator - none, minor, major or critical - and a description.
+STATUS_PATH = "/api/v2/status.json"
+
+
+def status_page() -> dict[str, Any]:
+    return {"page": {"id": "sandbox", "name": "OpenAI", "url": "https://status.openai.com", "time_zone": "Etc/UTC",
+                     "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())},
+            "status": {"indicator": "none", "description": "All Systems Operational"}}
+
+
 class OpenAI(StandIn):
     name = "openai"
 
@@ -100,6 +111,8 @@ class OpenAI(StandIn):
         return headers
 
     def handle(self, request: Request) -> Response:
+        if request.path == STATUS_PATH and request.method == "GET":
+            return 200, status_page(), {}  # public: no key, as status.openai.com
         current = read_secret("openai-credentials", "api_key")
         if not self.key_valid(request.bearer, {current} if current else set()):
             return 401, _error(401, "invalid_api_key", request.bearer), {}
