@@ -59,10 +59,9 @@ def test_on_a_terminal_one_line_keeps_its_place(capsys) -> None:
 
 def test_a_failed_step_is_kept_with_its_message_unless_ignored() -> None:
     progress = script.Progress(diagnoses=0, live=False)
-    progress.event({"event": "runner_on_failed", "event_data": {"task": "Read Redis' version", "ignore_errors": True,
-                                                                 "res": {"msg": "ignored"}}})
-    progress.event({"event": "runner_on_failed", "event_data": {"task": "Write the review",
-                                                                 "res": {"msg": "Permission denied"}}})
+    ignored = {"task": "Read Redis' version", "ignore_errors": True, "res": {"msg": "ignored"}}
+    progress.event({"event": "runner_on_failed", "event_data": ignored})
+    progress.event({"event": "runner_on_failed", "event_data": {"task": "Write the review", "res": {"msg": "Permission denied"}}})
     assert progress.failed == ["Write the review: Permission denied"]
 
 

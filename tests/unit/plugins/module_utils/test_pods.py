@@ -129,8 +129,8 @@ def test_a_revision_reused_by_an_earlier_undo_leaves_nothing_to_go_back_to():
     (True, ["celery@w ready"], ["T-P"]),              # restarted: the new run's start marks it, once
     (True, [], []),                                   # running, nothing died: nothing to count
 ])
-def test_the_job_before_a_crash_counts_once_whether_the_pod_restarted_or_backs_off(monkeypatch, running, current,
-                                                                                 counted):
+def test_the_job_before_a_crash_counts_once_whether_the_pod_restarted_or_backs_off(
+        monkeypatch, running, current, counted):
     from kubernetes.client import V1Container, V1PodSpec, V1PodStatus
 
     previous = ["celery@w ready", "job started ticket_id=T-P"]
