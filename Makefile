@@ -28,10 +28,16 @@ demo: bootstrap
 # chain's steps and results show live, prefixed "[kubernetes]", and its whole
 # output (in $(KUBE_LOG)) is printed once both are done.
 KUBE_LOG ?= reports/make-test/kubernetes.log
+# The scenarios `make test` runs on the cluster. Every one of them, beside the
+# Docker chain, took longer than CI's 90 minutes on two cores (measured: the
+# Docker chain alone slows to about 90 minutes while the cluster's scenarios
+# run); `make molecule-kubernetes` runs them all.
+TEST_KUBE_SCENARIOS ?= high_queue_depth
 test: bootstrap lint sanity kube-build sandbox-up
 	$(STEP)
 	@mkdir -p $(dir $(KUBE_LOG)); rm -f $(KUBE_LOG).rc
-	@{ { $(MAKE) --no-print-directory -k molecule-kubernetes pytest-kubernetes; echo $$? > $(KUBE_LOG).rc; \
+	@{ { $(MAKE) --no-print-directory -k molecule-kubernetes pytest-kubernetes KUBE_SCENARIOS="$(TEST_KUBE_SCENARIOS)"; \
+	     echo $$? > $(KUBE_LOG).rc; \
 	     echo "==== step kubernetes-done $$(date -u +%s) $$(date -u +%T)"; } 2>&1 | tee $(KUBE_LOG) \
 	   | grep --line-buffered -E '^==== step|Molecule executed|^(PASSED|FAILED|ERROR) |[0-9]+ (passed|failed)' \
 	   | sed -u 's/^/[kubernetes] /'; } & \
