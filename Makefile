@@ -28,10 +28,11 @@ demo: bootstrap
 # chain's steps and results show live, prefixed "[kubernetes]", and its whole
 # output (in $(KUBE_LOG)) is printed once both are done.
 KUBE_LOG ?= reports/make-test/kubernetes.log
-# The scenarios `make test` runs on the cluster. Every one of them, beside the
-# Docker chain, took longer than CI's 90 minutes on two cores (measured: the
-# Docker chain alone slows to about 90 minutes while the cluster's scenarios
-# run); `make molecule-kubernetes` runs them all.
+# The scenarios `make test` runs on the cluster. With every one of them beside
+# the Docker chain, both chains slowed by half on two cores (measured from a
+# fresh clone: the Docker scenarios 42.5 minutes instead of 27) and each
+# chain came to about 88 minutes, too close to CI's 90; `make
+# molecule-kubernetes` runs them all.
 TEST_KUBE_SCENARIOS ?= high_queue_depth
 test: bootstrap lint sanity kube-build sandbox-up
 	$(STEP)
