@@ -30,8 +30,8 @@ demo: bootstrap
 KUBE_LOG ?= reports/make-test/kubernetes.log
 # The scenarios `make test` runs on the cluster. With every one of them beside
 # the Docker chain, both chains slowed by half on two cores (measured from a
-# fresh clone: the Docker scenarios 42.5 minutes instead of 27) and each
-# chain projected to about 88 minutes, too close to CI's 90; `make
+# fresh clone: the Docker scenarios 42.5 minutes instead of 27) and the
+# Docker chain's pace projected past CI's 90 minutes; `make
 # molecule-kubernetes` runs them all.
 TEST_KUBE_SCENARIOS ?= high_queue_depth
 test: bootstrap lint sanity kube-build sandbox-up
