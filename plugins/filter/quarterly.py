@@ -57,13 +57,6 @@ def quarterly_review(evidence, baseline=None, today=None):
         raise AnsibleFilterError(f"quarterly_review: {exc}") from exc
 
 
-def add_months(day, months=3):
-    try:
-        return _review.add_months(str(day), int(months))
-    except ValueError as exc:
-        raise AnsibleFilterError(f"add_months: {exc}") from exc
-
-
 def review_links(probes, findings=None):
     """http_probe_info's probes as the review's links: answered (ok or slow), status, seconds, and what is wrong."""
     return _review.review_links(probes or [], findings or [])
@@ -79,5 +72,4 @@ def diagnose_run(result, report=None, timeout=300):
 class FilterModule:
     def filters(self):
         return {"quarterly_review": quarterly_review, "policy_hashes": _review.policy_hashes,
-                "review_links": review_links, "diagnose_run": diagnose_run,
-                "add_months": add_months, "promql_metrics": _review.promql_metrics}
+                "review_links": review_links, "diagnose_run": diagnose_run}

@@ -260,8 +260,7 @@ def compare(baseline: dict[str, Any] | None, current: dict[str, Any]) -> list[di
     old_names, new_names = set(baseline["metric_names"]), set(current["metric_names"])
     for name in sorted(old_names - new_names):
         users = [runbook for runbook, names in (current.get("metric_users") or {}).items() if name in names]
-        changes.append({"kind": "metric", "what": name, "before": "exported", "after": "gone",
-                        "recheck": users or ["high_queue_depth"]})
+        changes.append({"kind": "metric", "what": name, "before": "exported", "after": "gone", "recheck": users})
     for name in sorted(new_names - old_names):
         changes.append({"kind": "metric", "what": name, "before": "absent", "after": "new", "recheck": []})
     return changes

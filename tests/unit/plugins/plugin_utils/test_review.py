@@ -205,3 +205,11 @@ def test_a_diagnose_run_is_read_from_its_command_result_and_report() -> None:
     assert timed_out["error"] == "no answer within 300 s" and timed_out["report"]["result"] == "no report"
     refused = diagnose_run({**result, "rc": 1, "stderr_lines": ["[ERROR]: the role 'x' was not found", "more"]}, {}, 300)
     assert refused["error"] == "[ERROR]: the role 'x' was not found" and refused["platform"] == "unknown"
+
+
+def test_a_lost_metric_no_runbook_reads_names_nothing_to_recheck() -> None:
+    first = quarterly_review(healthy_evidence(), None, "2026-11-30")
+    evidence = healthy_evidence()
+    evidence["metric_names"] = ["queue_depth", "worker_active_count"]  # enhancement_requests_total gone
+    change = quarterly_review(evidence, first, "2027-02-28")["changes_since_last_review"][0]
+    assert (change["what"], change["after"], change["recheck"]) == ("enhancement_requests_total", "gone", [])
