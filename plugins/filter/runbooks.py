@@ -498,6 +498,28 @@ def finding_outcomes(findings):
     return outcomes
 
 
+def probe_endpoints(apis, rotated=None):
+    """The http_probe_info endpoints of `apis` (their `secret` is the platform's name, not a probe option).
+
+    An API whose secret was just rotated is probed with the key it was rotated to, not the credential the
+    inventory names: on Kubernetes that file is a copy on the controller that the rotation, which writes the
+    Secret in the cluster, never touches.
+    """
+    rotated = rotated or {}
+    endpoints = []
+    for api in apis or []:
+        endpoint = {key: value for key, value in api.items() if key != "secret"}
+        key = rotated.get(api.get("secret")) if api.get("secret") else None
+        if key and isinstance(endpoint.get("sdp"), dict):
+            if (endpoint["sdp"].get("edition") or "on_premises") == "on_premises":  # Cloud keys are OAuth tokens
+                endpoint["sdp"] = {**endpoint["sdp"], "authtoken": key}  # the option wins over secret_dir
+        elif key:
+            endpoint.pop("bearer_token_file", None)
+            endpoint["bearer_token"] = key
+        endpoints.append(endpoint)
+    return endpoints
+
+
 class FilterModule:
     def filters(self):
         return {"queue_judgement": queue_judgement, "invalid_settings": invalid_settings,
@@ -508,4 +530,4 @@ class FilterModule:
                 "hung_findings": hung_findings, "pause_entry": pause_entry, "pause_findings": pause_findings,
                 "finding": make_finding, "failing_on": failing_on, "env_list": env_list,
                 "projected_secrets": projected_secrets, "projected_source": projected_source,
-                "rollout_status": rollout_status}
+                "rollout_status": rollout_status, "probe_endpoints": probe_endpoints}
