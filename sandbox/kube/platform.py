@@ -5,6 +5,7 @@ kubeconfig.
 """
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -147,6 +148,18 @@ def apply(api: client.ApiClient, docs: list[dict[str, Any]]) -> None:
         namespace = doc["metadata"].get("namespace") if resource.namespaced else None
         resource.server_side_apply(body=doc, name=doc["metadata"]["name"], namespace=namespace,
                                    field_manager=FIELD_MANAGER, force_conflicts=True)
+
+
+def _mounted_secrets(deployment: client.V1Deployment) -> set[str]:
+    """The Secrets a Deployment's pods mount, as volumes or projected sources."""
+    names = set()
+    for volume in deployment.spec.template.spec.volumes or []:
+        if volume.secret:
+            names.add(volume.secret.secret_name)
+        for source in (volume.projected.sources or []) if volume.projected else []:
+            if source.secret:
+                names.add(source.secret.name)
+    return names
 
 
 # ---------------------------------------------------------------- readiness
@@ -454,6 +467,32 @@ class KubePlatform:
 
     def reset_workers(self) -> None:
         self.set_worker_override(None)
+
+    def reset_secrets(self) -> list[str]:
+        """The sandbox's own credentials (sandbox/secrets) back in its Secrets: a runbook may have rotated
+        one, and the sandbox's files - what its inventory probes with - still hold the sandbox's key. Every
+        Deployment that mounts a secret put back restarts onto it, waited for: a mounted Secret reaches a
+        running pod only at the kubelet's next sync. Returns the secrets put back."""
+        core, apps = client.CoreV1Api(self.api), client.AppsV1Api(self.api)
+        restored = []
+        for doc in (doc for doc in manifests() if doc["kind"] == "Secret"):
+            name, wanted = doc["metadata"]["name"], doc["stringData"]
+            current = core.read_namespaced_secret(name, NAMESPACE).data or {}
+            if {key: base64.b64decode(current.get(key) or "").decode() for key in wanted} != wanted:
+                core.patch_namespaced_secret(name, NAMESPACE, {"stringData": wanted})
+                restored.append(name)
+        if not restored:
+            return []
+        stamp = datetime.now(timezone.utc).isoformat()
+        patch = {"spec": {"template": {"metadata": {"annotations": {"aiagents.sandbox/restartedAt": stamp}}}}}
+        consumers = [deployment.metadata.name for deployment in apps.list_namespaced_deployment(NAMESPACE).items
+                     if set(restored) & _mounted_secrets(deployment)]
+        for name in consumers:
+            apps.patch_namespaced_deployment(name, NAMESPACE, patch)
+        for service in [service for service, (kind, name) in WORKLOADS.items()
+                        if kind == "deployment" and name in consumers]:
+            self._wait(service)
+        return restored
 
     def clear_pauses(self) -> None:
         """The record of what runbooks paused on purpose: the runbooks' ConfigMap (heal resumes all of it)."""

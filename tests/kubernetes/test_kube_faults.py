@@ -3,6 +3,7 @@ it does on Kubernetes (a crash-looping rollout, a StatefulSet scaled to zero,
 a page failing its checksum on the claim's volume ...) and heals."""
 from __future__ import annotations
 
+import base64
 import re
 import subprocess
 from typing import TYPE_CHECKING
@@ -116,6 +117,22 @@ def test_api_fault_on_the_standin(kube_healed: KubeSandbox) -> None:
     assert requests.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=5).status_code == 429
     kube.cli("heal", "openai-429")
     assert requests.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=5).status_code == 200
+
+
+def test_heal_puts_back_a_rotated_secret_and_its_pods_restart_onto_it(kube_healed: KubeSandbox) -> None:
+    """api_timeout rotates a key into the Secret; the sandbox's files (what its inventory probes with) keep
+    the sandbox's own. Heal puts that back, and the pods that mount it restart onto it."""
+    kube = kube_healed
+    own = kube.secret("openai-credentials", "api_key")
+    before = {pod.metadata.name for pod in kube.pods("app=openai")}
+    rotated = {"stringData": {"api_key": "sk-rotated-" + "x" * 40}}
+    kube.core().patch_namespaced_secret("openai-credentials", NAMESPACE, rotated)
+    kube.cli("heal")
+    data = kube.core().read_namespaced_secret("openai-credentials", NAMESPACE).data
+    assert base64.b64decode(data["api_key"]).decode() == own
+    assert not before & {pod.metadata.name for pod in kube.pods("app=openai")}  # restarted onto it
+    answer = requests.get(kube.url("openai", "/v1/models"), headers={"Authorization": f"Bearer {own}"}, timeout=10)
+    assert answer.status_code == 200, answer.text[:200]
 
 
 def test_heal_all_restores_the_manifests(kube_healed: KubeSandbox) -> None:
