@@ -3,6 +3,7 @@ run inside the platform image by sandbox/bin/sandbox:
 
     python -m aiagents_sandbox.ops flood --count N --skew S --age-minutes M
     python -m aiagents_sandbox.ops unflood | poison --count N | unpoison
+    python -m aiagents_sandbox.ops clean      unflood, unpoison and unrename-metrics at once
     python -m aiagents_sandbox.ops hog-memory --node worker@ID
     python -m aiagents_sandbox.ops freeze --node worker@ID
     python -m aiagents_sandbox.ops hold exhaust|long-query [SECONDS]|lock
@@ -129,6 +130,22 @@ def hold(kind: str, args: list[str]) -> None:
         time.sleep(3600)
 
 
+def unflood() -> None:
+    print(f"removed {remove_where(broker(), lambda job: str(job.get('ticket_id', '')).startswith('FLOOD-'))}")
+
+
+def unpoison() -> None:
+    print(f"removed {remove_where(broker(), lambda job: job.get('ticket_id') == POISON_TICKET)}")
+    sdp_control("DELETE", "/poison")
+
+
+def unrename_metrics() -> None:
+    print(f"restored {broker().delete(metrics.RENAMES)}")
+
+
+UNDO = {"unflood": unflood, "unpoison": unpoison, "unrename-metrics": unrename_metrics}
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="aiagents_sandbox.ops")
     sub = parser.add_subparsers(dest="op", required=True)
@@ -153,21 +170,18 @@ def main(argv: list[str]) -> None:
     p.add_argument("old")
     p.add_argument("new")
     sub.add_parser("unrename-metrics")
+    sub.add_parser("clean")  # unflood, unpoison and unrename-metrics in one process: what a full heal runs
     opts = parser.parse_args(argv)
     if opts.op == "flood":
         flood(opts.count, opts.skew, opts.age_minutes)
-    elif opts.op == "unflood":
-        print(f"removed {remove_where(broker(), lambda job: str(job.get('ticket_id', '')).startswith('FLOOD-'))}")
     elif opts.op == "poison":
         poison(opts.count)
-    elif opts.op == "unpoison":
-        print(f"removed {remove_where(broker(), lambda job: job.get('ticket_id') == POISON_TICKET)}")
-        sdp_control("DELETE", "/poison")
     elif opts.op == "rename-metric":
         broker().hset(metrics.RENAMES, opts.old, opts.new)
         print(f"{opts.old} exported as {opts.new}")
-    elif opts.op == "unrename-metrics":
-        print(f"restored {broker().delete(metrics.RENAMES)}")
+    elif opts.op in ("unflood", "unpoison", "unrename-metrics", "clean"):
+        for op in (("unflood", "unpoison", "unrename-metrics") if opts.op == "clean" else (opts.op,)):
+            UNDO[op]()
     elif opts.op == "init-metrics":
         init_metrics(opts.tenants)
     elif opts.op == "hog-memory":
