@@ -40,7 +40,7 @@ test: bootstrap lint sanity kube-build sandbox-up
 	@{ { $(MAKE) --no-print-directory -k molecule-kubernetes pytest-kubernetes KUBE_SCENARIOS="$(TEST_KUBE_SCENARIOS)"; \
 	     echo $$? > $(KUBE_LOG).rc; \
 	     echo "==== step kubernetes-done $$(date -u +%s) $$(date -u +%T)"; } 2>&1 | tee $(KUBE_LOG) \
-	   | grep --line-buffered -E '^==== step|Molecule executed|^(PASSED|FAILED|ERROR) |[0-9]+ (passed|failed)' \
+	   | grep --line-buffered -E '^==== step|^molecule-kubernetes:|Molecule executed|^(PASSED|FAILED|ERROR) |[0-9]+ (passed|failed)' \
 	   | sed -u 's/^/[kubernetes] /'; } & \
 	$(MAKE) --no-print-directory -k molecule pytest-docker; docker=$$?; \
 	echo "==== step docker-done $$(date -u +%s) $$(date -u +%T)"; \
@@ -83,9 +83,11 @@ molecule-kubernetes:
 	$(STEP)
 	sandbox/bin/sandbox up --platform kubernetes
 	failed=""; for scenario in $(KUBE_SCENARIOS); do \
+	  start=$$(date +%s); result=passed; \
 	  RUNBOOKS_SANDBOX_INVENTORY=inventories/sandbox_kubernetes \
 	  MOLECULE_EPHEMERAL_DIRECTORY=$(KUBE_MOLECULE_TMP)/$$scenario \
-	    molecule test -s $$scenario || failed="$$failed $$scenario"; \
+	    molecule test -s $$scenario || { failed="$$failed $$scenario"; result=FAILED; }; \
+	  echo "molecule-kubernetes: $$scenario $$result in $$(( $$(date +%s) - start )) s"; \
 	done; \
 	if [[ -n "$$failed" ]]; then echo "molecule-kubernetes: failed:$$failed"; exit 1; fi
 
