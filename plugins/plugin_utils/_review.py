@@ -177,13 +177,47 @@ def _run_line(run: dict[str, Any]) -> str:
     return f"diagnose did not complete on {run['platform']}: {why}"
 
 
-def _commands_item(runs: list[dict[str, Any]], platforms: list[str]) -> dict[str, str]:
+def scenario_passed(scenario: dict[str, Any]) -> bool:
+    """A sandbox scenario passed: diagnose reported every expected finding and resolve's report says the
+    incident is resolved (onboarding: onboarded and rolled back, both reports succeeded)."""
+    if scenario.get("runbook") == "tenant_onboarding":
+        return bool(scenario.get("resolved"))
+    found = set(scenario.get("diagnosed") or [])
+    return (set(scenario.get("expected") or []) <= found and scenario.get("resolve_rc") == 0
+            and bool(scenario.get("resolved")))
+
+
+def _scenario_line(scenario: dict[str, Any]) -> str:
+    platform, seconds = scenario.get("platform"), float(scenario.get("seconds") or 0)
+    if scenario.get("runbook") == "tenant_onboarding":
+        if scenario_passed(scenario):
+            return f"a throwaway tenant onboarded, proved and rolled back on {platform} in {seconds:.1f} s"
+        return (f"onboarding on {platform}: onboard {scenario.get('onboard')} (exit {scenario.get('onboard_rc')}), "
+                f"rollback {scenario.get('rollback')} (exit {scenario.get('rollback_rc')})")
+    faults = ", ".join(" ".join(fault) for fault in scenario.get("faults") or [])
+    missing = sorted(set(scenario.get("expected") or []) - set(scenario.get("diagnosed") or []))
+    if missing:
+        return (f"{faults} on {platform}: diagnose did not report {', '.join(missing)} "
+                f"(it found {', '.join(scenario.get('diagnosed') or []) or 'nothing'}; resolve not run)")
+    if scenario.get("resolve_rc") != 0:
+        return f"{faults} on {platform}: diagnosed; resolve failed (exit {scenario.get('resolve_rc')})"
+    if not scenario.get("resolved"):
+        return (f"{faults} on {platform}: diagnosed, resolved nothing - after resolve: "
+                f"{', '.join(scenario.get('after') or []) or 'no report'}")
+    return (f"{faults} on {platform}: diagnosed {', '.join(scenario.get('expected') or [])}, resolve healed it "
+            f"({', '.join(scenario.get('actions') or []) or 'no action'}) in {seconds:.1f} s")
+
+
+def _commands_item(runs: list[dict[str, Any]], platforms: list[str],
+                   scenarios: list[dict[str, Any]] | None = None) -> dict[str, str]:
     text = dict(PER_RUNBOOK_ITEMS)["commands"]
-    if not runs:
+    scenarios = scenarios or []
+    if not runs and not scenarios:
         return _item("commands", text, OPEN, "no diagnose run: not among quarterly_validation_runbooks")
-    lines = "; ".join(_run_line(run) for run in runs)
-    missing = [platform for platform in platforms if platform not in {run["platform"] for run in runs}]
-    if not all(_run_passed(run) for run in runs):
+    lines = "; ".join([_run_line(run) for run in runs] + [_scenario_line(scenario) for scenario in scenarios])
+    ran_on = {run["platform"] for run in runs} | {scenario.get("platform") for scenario in scenarios}
+    missing = [platform for platform in platforms if platform not in ran_on]
+    if not all(_run_passed(run) for run in runs) or not all(scenario_passed(item) for item in scenarios):
         return _item("commands", text, OPEN, lines)
     if missing:
         return _item("commands", text, OPEN, f"{lines}; not run on {', '.join(missing)}")
@@ -278,6 +312,7 @@ def _change_line(change: dict[str, Any]) -> str:
 def build_review(evidence: dict[str, Any], baseline: dict[str, Any] | None, today: str) -> dict[str, Any]:
     """The review (JSON-ready): runbooks, checklist with evidence or reasons, changes, action items, health."""
     runs = _runs_by_runbook(evidence.get("runs") or [])
+    scenarios = _runs_by_runbook(evidence.get("scenarios") or [])
     platforms = evidence.get("platforms") or []
     prometheus = evidence.get("prometheus") or {}
     links = evidence.get("links") or []
@@ -286,16 +321,16 @@ def build_review(evidence: dict[str, Any], baseline: dict[str, Any] | None, toda
     reviewed, action_items = [], []
 
     for runbook, doc in RUNBOOK_DOCS.items():
-        own = runs.get(runbook, [])
+        own, proved = runs.get(runbook, []), scenarios.get(runbook, [])
         items = [
-            _commands_item(own, platforms) if runbook != "tenant_onboarding" or own else
+            _commands_item(own, platforms, proved) if runbook != "tenant_onboarding" or own or proved else
             _item("commands", dict(PER_RUNBOOK_ITEMS)["commands"], NOT_THIS_MODE,
                   "onboarding changes the platform: it is proved in sandbox mode (--tags sandbox) only"),
             _prometheus_item(queries.get(runbook) or [], prometheus),
             _links_item(links),
             _item("outputs", dict(PER_RUNBOOK_ITEMS)["outputs"], NOT_APPLICABLE,
                   "no screenshot: the example outputs are this run's own reports"),
-            _deprecated_item(own) if runbook != "tenant_onboarding" or own else
+            _deprecated_item(own + proved) if runbook != "tenant_onboarding" or own or proved else
             _item("deprecated", dict(PER_RUNBOOK_ITEMS)["deprecated"], NOT_THIS_MODE,
                   "read from onboarding's own run, in sandbox mode"),
             _jaeger_item(runbook, own),
@@ -303,9 +338,10 @@ def build_review(evidence: dict[str, Any], baseline: dict[str, Any] | None, toda
         for item in items:
             if item["state"] == OPEN:
                 action_items.append(f"{runbook}: {item['item']} - {item['reason']}")
-        passed = bool(own) and all(_run_passed(run) for run in own)
-        reviewed.append({"runbook": runbook, "doc": doc, "result": "pass" if passed else "fail" if own else "not run",
-                         "seconds": round(sum(_seconds(run) for run in own), 2), "checklist": items,
+        ran = own or proved
+        passed = bool(ran) and all(_run_passed(run) for run in own) and all(scenario_passed(item) for item in proved)
+        reviewed.append({"runbook": runbook, "doc": doc, "result": "pass" if passed else "fail" if ran else "not run",
+                         "seconds": round(sum(_seconds(run) for run in own + proved), 2), "checklist": items,
                          "findings": sorted({str(f) for run in own for f in (run.get("report") or {}).get("findings") or []})})
 
     loaded = set(prometheus.get("alert_rules") or [])
@@ -354,6 +390,9 @@ def build_review(evidence: dict[str, Any], baseline: dict[str, Any] | None, toda
         "platforms": platforms,
         "runbooks": reviewed,
         "overall": overall,
+        # Sandbox mode: each scenario (fault, diagnose, resolve; onboarding), passed or not, with its time.
+        "scenarios": [{**scenario, "passed": scenario_passed(scenario), "line": _scenario_line(scenario)}
+                      for entries in scenarios.values() for scenario in entries],
         "changes_since_last_review": changes,
         "action_items": action_items,
         # What the diagnoses found on the platform now: not the runbooks' health, but worth the reviewer's eye.

@@ -31,16 +31,16 @@ def events(task: str, items: list[str], duration: float = 8.5) -> list[dict]:
 
 
 def test_plain_lines_count_the_diagnoses_and_name_the_step(capsys) -> None:
-    progress = script.Progress(diagnoses=2, live=False)
+    progress = script.Progress(runs=2, live=False)
     for event in events(script.DIAGNOSE_TASK, ["high_queue_depth on a", "worker_failures on a"]):
         progress.event(event)
     for event in events("Run every Prometheus query the runbooks use", [], duration=0.4):
         progress.event(event)
     lines = capsys.readouterr().out.splitlines()
     assert "\r" not in "".join(lines)
-    assert lines[0].endswith(f"[0/2 diagnoses] {script.DIAGNOSE_TASK}")
-    assert "[1/2 diagnoses] diagnose 1 of 2 done: high_queue_depth on a" in lines[1]
-    assert "[2/2 diagnoses] diagnose 2 of 2 done: worker_failures on a" in lines[2]
+    assert lines[0].endswith(f"[0/2 runs] {script.DIAGNOSE_TASK}")
+    assert "[1/2 runs] run 1 of 2 done: diagnose high_queue_depth on a" in lines[1]
+    assert "[2/2 runs] run 2 of 2 done: diagnose worker_failures on a" in lines[2]
     assert lines[3].endswith("Run every Prometheus query the runbooks use")
     steps = {step["step"]: step["seconds"] for step in progress.steps}
     # Each diagnose is timed from the events around it; other steps carry the runner's own duration.
@@ -49,8 +49,25 @@ def test_plain_lines_count_the_diagnoses_and_name_the_step(capsys) -> None:
     assert steps["Run every Prometheus query the runbooks use"] == 0.4
 
 
+def test_sandbox_scenarios_count_as_runs_timed_from_their_first_task_to_their_result(capsys, monkeypatch) -> None:
+    progress = script.Progress(runs=2, live=False)
+    timeline = [("playbook_on_task_start", "Make room for the scenario's runs - worker_failures on docker", 100.0),
+                ("playbook_on_task_start", "Resolve - worker_failures on docker", 130.0),
+                ("runner_on_ok", "Keep the scenario's result - worker_failures on docker", 142.5),
+                ("playbook_on_task_start", "Make room for onboarding's runs - docker", 150.0),
+                ("runner_on_ok", "Keep onboarding's result - docker", 201.0)]
+    for kind, task, moment in timeline:
+        monkeypatch.setattr(script.time, "monotonic", lambda moment=moment: moment)
+        progress.event({"event": kind, "event_data": {"task": task}})
+    lines = capsys.readouterr().out.splitlines()
+    assert "[1/2 runs] run 1 of 2 done: scenario worker_failures on docker (42.5 s)" in lines[2]
+    assert "[2/2 runs] run 2 of 2 done: onboarding docker (51.0 s)" in lines[-1]
+    assert {step["step"]: step["seconds"] for step in progress.steps} == {
+        "scenario worker_failures on docker": 42.5, "onboarding docker": 51.0}
+
+
 def test_on_a_terminal_one_line_keeps_its_place(capsys) -> None:
-    progress = script.Progress(diagnoses=1, live=True)
+    progress = script.Progress(runs=1, live=True)
     for event in events(script.DIAGNOSE_TASK, ["api_timeout on a"]):
         progress.event(event)
     out = capsys.readouterr().out
@@ -58,7 +75,7 @@ def test_on_a_terminal_one_line_keeps_its_place(capsys) -> None:
 
 
 def test_a_failed_step_is_kept_with_its_message_unless_ignored() -> None:
-    progress = script.Progress(diagnoses=0, live=False)
+    progress = script.Progress(runs=0, live=False)
     ignored = {"task": "Read Redis' version", "ignore_errors": True, "res": {"msg": "ignored"}}
     progress.event({"event": "runner_on_failed", "event_data": ignored})
     progress.event({"event": "runner_on_failed", "event_data": {"task": "Write the review", "res": {"msg": "Permission denied"}}})

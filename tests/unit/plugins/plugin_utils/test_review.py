@@ -213,3 +213,70 @@ def test_a_lost_metric_no_runbook_reads_names_nothing_to_recheck() -> None:
     evidence["metric_names"] = ["queue_depth", "worker_active_count"]  # enhancement_requests_total gone
     change = quarterly_review(evidence, first, "2027-02-28")["changes_since_last_review"][0]
     assert (change["what"], change["after"], change["recheck"]) == ("enhancement_requests_total", "gone", [])
+
+
+def scenario(runbook: str, platform: str = "docker", **extra) -> dict:
+    expected = {"worker_failures": ["workers_all_down"], "database_connection_issues": ["db_unreachable"]}.get(
+        runbook, ["queue_no_workers"])
+    record = {"runbook": runbook, "platform": platform, "inventory": f"inventories/{platform}",
+              "faults": [["workers-stopped"]], "expected": expected, "diagnosed": list(expected), "diagnose_rc": 0,
+              "resolve_rc": 0, "resolve": "succeeded", "resolved": True, "after": [],
+              "actions": ["Scale the worker service"], "deprecations": [], "seconds": 30.0}
+    return {**record, **extra}
+
+
+def onboarding(platform: str = "docker", **extra) -> dict:
+    return {"runbook": "tenant_onboarding", "platform": platform, "inventory": f"inventories/{platform}",
+            "faults": [], "expected": [], "diagnosed": [], "onboard_rc": 0, "onboard": "succeeded",
+            "rollback_rc": 0, "rollback": "succeeded", "resolved": True, "deprecations": [], "seconds": 50.0, **extra}
+
+
+def sandbox_evidence(platforms: tuple[str, ...] = ("docker", "kubernetes")) -> dict:
+    evidence = healthy_evidence(platforms)
+    evidence["mode"] = "sandbox"
+    evidence["scenarios"] = [scenario(runbook, platform) for platform in platforms for runbook in RUNBOOKS[:3]]
+    evidence["scenarios"] += [onboarding(platform) for platform in platforms]
+    return evidence
+
+
+def test_sandbox_mode_proves_each_runbook_and_onboarding_on_each_platform() -> None:
+    review = quarterly_review(sandbox_evidence(), None, "2026-11-30")
+    assert review["health"] == "Green", review["action_items"]
+    assert review["mode"] == "sandbox"
+    assert [entry["result"] for entry in review["runbooks"]] == ["pass"] * 5
+    onboard = items(review, "tenant_onboarding")["commands"]
+    assert onboard["state"] == "done" and onboard["evidence"].count("onboarded, proved and rolled back") == 2
+    assert "diagnosed workers_all_down, resolve healed it" in items(review, "worker_failures")["commands"]["evidence"]
+    # Time to complete: both diagnoses (4.25 s each) and both scenarios (30 s each).
+    assert next(e for e in review["runbooks"] if e["runbook"] == "worker_failures")["seconds"] == 68.5
+    assert [s["passed"] for s in review["scenarios"]] == [True] * 8
+
+
+@pytest.mark.parametrize(("broken", "reason"), [
+    ({"diagnosed": []}, "diagnose did not report workers_all_down (it found nothing; resolve not run)"),
+    ({"resolve_rc": 2}, "diagnosed; resolve failed (exit 2)"),
+    ({"resolved": False, "after": ["workers_all_down"]}, "resolved nothing - after resolve: workers_all_down"),
+])
+def test_a_scenario_not_diagnosed_or_not_healed_fails_its_runbook(broken: dict, reason: str) -> None:
+    evidence = sandbox_evidence(("docker",))
+    evidence["scenarios"][1] = scenario("worker_failures", **broken)
+    review = quarterly_review(evidence, None, "2026-11-30")
+    assert review["health"] == "Red" and review["health_why"] == "runbooks that failed: worker_failures"
+    commands = items(review, "worker_failures")["commands"]
+    assert commands["state"] == "open" and reason in commands["reason"]
+    assert [s["passed"] for s in review["scenarios"] if s["runbook"] == "worker_failures"] == [False]
+
+
+def test_onboarding_that_is_not_rolled_back_fails_and_says_so() -> None:
+    evidence = sandbox_evidence(("docker",))
+    evidence["scenarios"][-1] = onboarding(resolved=False, rollback_rc=2, rollback="failed")
+    review = quarterly_review(evidence, None, "2026-11-30")
+    assert review["health"] == "Red"
+    assert "rollback failed (exit 2)" in items(review, "tenant_onboarding")["commands"]["reason"]
+
+
+def test_a_platform_without_its_scenarios_leaves_the_commands_open() -> None:
+    evidence = sandbox_evidence(("docker",))
+    evidence["platforms"] = ["docker", "kubernetes"]
+    review = quarterly_review(evidence, None, "2026-11-30")
+    assert "not run on kubernetes" in items(review, "tenant_onboarding")["commands"]["reason"]
