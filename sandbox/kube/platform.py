@@ -468,11 +468,11 @@ class KubePlatform:
     def reset_workers(self) -> None:
         self.set_worker_override(None)
 
-    def reset_secrets(self) -> list[str]:
+    def reset_secrets(self) -> None:
         """The sandbox's own credentials (sandbox/secrets) back in its Secrets: a runbook may have rotated
         one, and the sandbox's files - what its inventory probes with - still hold the sandbox's key. Every
         Deployment that mounts a secret put back restarts onto it, waited for: a mounted Secret reaches a
-        running pod only at the kubelet's next sync. Returns the secrets put back."""
+        running pod only at the kubelet's next sync."""
         core, apps = client.CoreV1Api(self.api), client.AppsV1Api(self.api)
         restored = []
         for doc in (doc for doc in manifests() if doc["kind"] == "Secret"):
@@ -481,18 +481,11 @@ class KubePlatform:
             if {key: base64.b64decode(current.get(key) or "").decode() for key in wanted} != wanted:
                 core.patch_namespaced_secret(name, NAMESPACE, {"stringData": wanted})
                 restored.append(name)
-        if not restored:
-            return []
-        stamp = datetime.now(timezone.utc).isoformat()
-        patch = {"spec": {"template": {"metadata": {"annotations": {"aiagents.sandbox/restartedAt": stamp}}}}}
-        consumers = [deployment.metadata.name for deployment in apps.list_namespaced_deployment(NAMESPACE).items
-                     if set(restored) & _mounted_secrets(deployment)]
-        for name in consumers:
-            apps.patch_namespaced_deployment(name, NAMESPACE, patch)
-        for service in [service for service, (kind, name) in WORKLOADS.items()
-                        if kind == "deployment" and name in consumers]:
-            self._wait(service)
-        return restored
+        if restored:
+            consumers = {deployment.metadata.name for deployment in apps.list_namespaced_deployment(NAMESPACE).items
+                         if set(restored) & _mounted_secrets(deployment)}
+            self._rolling_restart([service for service, (kind, name) in WORKLOADS.items()
+                                   if kind == "deployment" and name in consumers])
 
     def clear_pauses(self) -> None:
         """The record of what runbooks paused on purpose: the runbooks' ConfigMap (heal resumes all of it)."""
@@ -502,12 +495,18 @@ class KubePlatform:
             if exc.status != 404:
                 raise
 
-    def restart_workers(self) -> None:
-        """New worker pods (a hung one ends): a rolling restart, waited for."""
+    def _rolling_restart(self, services: list[str]) -> None:
+        """New pods for these services' Deployments (the restartedAt annotation), every rollout waited for."""
         stamp = datetime.now(timezone.utc).isoformat()
         patch = {"spec": {"template": {"metadata": {"annotations": {"aiagents.sandbox/restartedAt": stamp}}}}}
-        client.AppsV1Api(self.api).patch_namespaced_deployment("celery-worker", NAMESPACE, patch)
-        self._wait("worker")
+        for service in services:
+            client.AppsV1Api(self.api).patch_namespaced_deployment(WORKLOADS[service][1], NAMESPACE, patch)
+        for service in services:
+            self._wait(service)
+
+    def restart_workers(self) -> None:
+        """New worker pods (a hung one ends): a rolling restart, waited for."""
+        self._rolling_restart(["worker"])
 
     def first_worker(self) -> tuple[str, str]:
         pod = self.ready_pod("app=celery-worker")
