@@ -5,7 +5,7 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export VENV
 
-.PHONY: demo test bootstrap lint sanity molecule molecule-kubernetes pytest pytest-docker pytest-kubernetes build clean sandbox-up sandbox-down kube-build
+.PHONY: demo test bootstrap lint sanity molecule molecule-kubernetes pytest pytest-docker pytest-kubernetes build clean sandbox-up sandbox-down kube-build ee
 
 # Each gate says when it starts (.ci/run sums them up at the end).
 STEP = @echo "==== step $@ $$(date -u +%s) $$(date -u +%T)"
@@ -104,6 +104,12 @@ pytest-kubernetes:
 
 build:
 	ansible-galaxy collection build --force
+
+# The execution environment (execution-environment.yml) as a Docker image,
+# built here from the sandbox's base image; tests/kubernetes builds it too.
+ee:
+	$(STEP)
+	scripts/build-ee
 
 # The Kubernetes sandbox's components (kube-apiserver, controller-manager,
 # scheduler, kubelet, etcd, containerd), built once from the Go module proxy and

@@ -5,12 +5,14 @@ use ports of their own (sandbox/k8s/config.yaml, cluster.PORTS).
 """
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Callable
 
 from kubernetes import client
 
-from . import cluster, platform
+from . import cluster, platform, quarterly
 from .platform import KubePlatform  # noqa: F401  (sandbox/bin/sandbox runs the faults with it)
 
 say = cluster.say
@@ -65,3 +67,25 @@ def cmd_build(_: list[str], prepare: Callable[[], None]) -> int:
     prepare()
     return 0
 
+
+def cmd_quarterly_job(args: list[str]) -> int:
+    """The collection's quarterly-validation CronJob installed on the cluster and run once now: the EE
+    image built (scripts/build-ee) and imported, the manifests applied, a Job made from the CronJob."""
+    if args:
+        raise SystemExit("sandbox: quarterly-job --platform kubernetes takes no other option")
+    if not cluster.status()["kube-apiserver"]:
+        raise SystemExit("sandbox: the cluster is down; start it with: sandbox/bin/sandbox up --platform kubernetes")
+    started = time.monotonic()
+    if subprocess.run([str(quarterly.REPO / "scripts" / "build-ee"), quarterly.EE_IMAGE], check=False).returncode:
+        raise SystemExit("sandbox: building the execution environment failed (see above)")
+    api = platform.api_client()
+    quarterly.install(api)
+    name, state, log = quarterly.run_once(api)
+    print("\n".join(log.splitlines()[-20:]))
+    review = quarterly.review_path()
+    if review.exists():
+        health = json.loads(review.read_text()).get("health", "?")
+        say(f"review: {review} ({health}); the job's log: "
+            f"kubectl -n {platform.NAMESPACE} logs job/{name}")
+    say(f"quarterly-job {state} in {time.monotonic() - started:.0f}s")
+    return 0 if state == "succeeded" else 1

@@ -62,11 +62,11 @@ def ensure_pause_image(bin_dir: Path) -> None:
         raise cluster.ClusterError(f"building {PAUSE_IMAGE} failed: {result.stderr.decode()[-400:]}")
 
 
-def import_images(bin_dir: Path) -> None:
-    """Docker's images into the node's containerd (namespace k8s.io), again
-    only when Docker's differ from those imported last."""
+def import_images(bin_dir: Path, images: tuple[str, ...] = (PLATFORM_IMAGE,)) -> None:
+    """Docker's images (and the pause image) into the node's containerd
+    (namespace k8s.io), again only when Docker's differ from those imported last."""
     ensure_pause_image(bin_dir)
-    wanted = {image: _docker_id(image) for image in (PLATFORM_IMAGE, PAUSE_IMAGE)}
+    wanted = {image: _docker_id(image) for image in (*images, PAUSE_IMAGE)}
     if not all(wanted.values()):
         raise cluster.ClusterError(f"images missing from Docker: {[i for i, v in wanted.items() if not v]}")
     imported = json.loads(IMAGES_STAMP.read_text()) if IMAGES_STAMP.exists() else {}
@@ -83,7 +83,7 @@ def import_images(bin_dir: Path) -> None:
     save.wait()
     if save.returncode or result.returncode:
         raise cluster.ClusterError(f"importing images failed: {result.stderr.strip()[-400:]}")
-    IMAGES_STAMP.write_text(json.dumps(wanted))
+    IMAGES_STAMP.write_text(json.dumps(imported | wanted))
     say(f"images imported ({time.monotonic() - started:.0f}s)")
 
 
@@ -180,7 +180,8 @@ def pod_state(pod: client.V1Pod) -> str:
 
 def workloads_ready(api: client.ApiClient) -> tuple[bool, list[str]]:
     """Every Deployment and StatefulSet has its replicas ready, updated, and no
-    pod besides them; returns (ready, what is not)."""
+    pod besides them (a Job's pods, such as the quarterly validation's, run to
+    completion and are not the platform's); returns (ready, what is not)."""
     apps = client.AppsV1Api(api)
     waiting = []
     for kind, items in (("deployment", apps.list_namespaced_deployment(NAMESPACE).items),
@@ -192,7 +193,8 @@ def workloads_ready(api: client.ApiClient) -> tuple[bool, list[str]]:
             total = item.status.replicas or 0
             if ready != want or updated != want or total != want:
                 waiting.append(f"{kind}/{item.metadata.name} {ready}/{want}")
-    pods = client.CoreV1Api(api).list_namespaced_pod(NAMESPACE).items
+    pods = [p for p in client.CoreV1Api(api).list_namespaced_pod(NAMESPACE).items
+            if not any(owner.kind == "Job" for owner in p.metadata.owner_references or [])]
     waiting += [f"pod {p.metadata.name} {pod_state(p)}" for p in pods if not _pod_ready(p)]
     return (not waiting and bool(pods)), waiting
 

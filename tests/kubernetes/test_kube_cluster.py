@@ -66,7 +66,9 @@ def test_api_server_speaks_tls_only_and_wants_a_client(kube: KubeSandbox) -> Non
 
 
 def test_every_pod_runs_the_real_program(kube: KubeSandbox) -> None:
-    pods = kube.core().list_namespaced_pod(NAMESPACE).items
+    # the platform's pods; a Job's (the quarterly validation's) run the EE image to completion
+    pods = [p for p in kube.core().list_namespaced_pod(NAMESPACE).items
+            if not any(owner.kind == "Job" for owner in p.metadata.owner_references or [])]
     assert pods and all(p.status.phase == "Running" for p in pods), [(p.metadata.name, p.status.phase) for p in pods]
     for pod in pods:
         assert pod.spec.host_network is True
