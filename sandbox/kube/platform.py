@@ -285,7 +285,8 @@ def down() -> list[str]:
 # The sandbox's services and the workload each one is on the cluster.
 WORKLOADS = {
     "redis": ("statefulset", "redis"), "postgres": ("statefulset", "postgres"),
-    "prometheus": ("statefulset", "prometheus"), "api": ("deployment", "api"),
+    "prometheus": ("statefulset", "prometheus"), "alertmanager": ("deployment", "alertmanager"),
+    "api": ("deployment", "api"),
     "worker": ("deployment", "celery-worker"), "sdp": ("deployment", "sdp"),
     "openai": ("deployment", "openai"), "jaeger": ("deployment", "jaeger"),
 }

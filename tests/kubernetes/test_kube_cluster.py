@@ -87,6 +87,16 @@ def test_every_pod_runs_the_real_program(kube: KubeSandbox) -> None:
         processes = kube.exec(worker.metadata.name, ["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"])
         assert "celery -A aiagents_sandbox.worker worker" in processes
         assert f"-n worker@{worker.metadata.name}" in processes
+    alertmanager = kube.pods("app=alertmanager")[0].metadata.name
+    assert "prometheus-alertmanager --config.file" in container_command(kube, alertmanager)
+
+
+def test_prometheus_sends_its_alerts_to_the_clusters_alertmanager(kube: KubeSandbox) -> None:
+    active = requests.get(kube.url("prometheus", "/api/v1/alertmanagers"), timeout=10).json()["data"]
+    assert [am["url"] for am in active["activeAlertmanagers"]] == \
+        [f"http://127.0.0.1:{kube.port('alertmanager')}/api/v2/alerts"]
+    config = requests.get(kube.url("alertmanager", "/api/v2/status"), timeout=10).json()["config"]["original"]
+    assert f"url: http://127.0.0.1:{kube.port('eda_webhook')}/endpoint" in config
 
 
 def test_worker_logs_are_read_by_label(kube: KubeSandbox) -> None:

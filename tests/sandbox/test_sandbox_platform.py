@@ -5,9 +5,11 @@ taking effect and being healed."""
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import re
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,7 +41,7 @@ def history_status(sandbox: Sandbox, ticket_id: str) -> list[tuple]:
 
 def test_status_reports_every_service_healthy(sandbox: Sandbox) -> None:
     result = sandbox.cli("status")
-    for service in ("redis", "postgres", "api", "worker", "prometheus", "sdp", "openai", "jaeger"):
+    for service in ("redis", "postgres", "api", "worker", "prometheus", "alertmanager", "sdp", "openai", "jaeger"):
         # Replica numbers grow as workers are scaled and recreated; every container must be healthy.
         assert re.search(rf"^{service}\s+aiagents-{service}-\d+\s+healthy", result.stdout, re.M), result.stdout
     assert not re.search(r"^\w+\s+aiagents-\S+\s+(?!healthy)\S", result.stdout, re.M), result.stdout
@@ -146,6 +148,47 @@ def test_alert_rules_are_loaded(sandbox: Sandbox) -> None:
     # The exporter is scraped and worker_active_count reflects the workers.
     sandbox.wait_for(lambda: sandbox.prom("worker_active_count") == float(len(sandbox.workers())), 20, 1,
                      "worker_active_count in prometheus")
+
+
+def test_prometheus_alerts_go_through_alertmanager_to_the_rulebooks_webhook(sandbox: Sandbox) -> None:
+    """Prometheus sends its alerts to the sandbox's Alertmanager, which notifies the webhook the collection's
+    rulebook listens on (EDA_WEBHOOK_PORT), resolved alerts included. Here a listener of the test's stands in
+    for the rulebook; the whole chain, rulebook and alert rule included, is tested with the rulebook."""
+    active = requests.get(sandbox.url("prometheus", "/api/v1/alertmanagers"), timeout=10).json()["data"]
+    assert [am["url"] for am in active["activeAlertmanagers"]] == \
+        [f"http://127.0.0.1:{sandbox.port('alertmanager')}/api/v2/alerts"]
+    status = requests.get(sandbox.url("alertmanager", "/api/v2/status"), timeout=10).json()
+    assert status["cluster"]["status"] == "disabled"  # one instance, no gossip
+
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the handler's API)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", sandbox.port("eda_webhook")), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    name = f"SandboxProbe{uuid.uuid4().hex[:6]}"
+    alert = {"labels": {"alertname": name, "severity": "warning"}, "annotations": {"summary": "probe"}}
+    try:
+        requests.post(sandbox.url("alertmanager", "/api/v2/alerts"), json=[alert], timeout=10).raise_for_status()
+        firing = sandbox.wait_for(lambda: [n for n in received if n["groupLabels"].get("alertname") == name], 30,
+                                  0.5, "the firing notification at the webhook")[0]
+        assert firing["version"] == "4" and firing["status"] == "firing"
+        assert firing["alerts"][0]["labels"]["alertname"] == name and firing["alerts"][0]["fingerprint"]
+        ended = datetime.now(timezone.utc).isoformat()
+        requests.post(sandbox.url("alertmanager", "/api/v2/alerts"), json=[{**alert, "endsAt": ended}],
+                      timeout=10).raise_for_status()
+        sandbox.wait_for(lambda: [n for n in received if n["groupLabels"].get("alertname") == name
+                                  and n["status"] == "resolved"], 40, 0.5, "the resolved notification")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # ---------------------------------------------------------------- queue
