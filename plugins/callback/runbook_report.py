@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
-from ansible_collections.aiagents.runbooks.plugins.module_utils import _escalation
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _escalation, _triage
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import check, sort_findings, worst_severity
 
 
@@ -59,6 +59,9 @@ GUARD = "guard"
 CHECK_MODE = "check_mode"
 NO_REMEDIATION = "no_remediation"
 DECLINE_REASONS = (NOT_OPTED_IN, GUARD)
+# The run of playbooks/triage.yml: several runbooks' diagnoses, each on a host of its own (host variable
+# triage_runbook); its report ranks their findings as probable causes.
+TRIAGE = "triage"
 
 
 def _iso(epoch: float) -> str:
@@ -90,6 +93,8 @@ class CallbackModule(CallbackBase):
         self.acted: dict[str, list[str]] = {}
         self.declined: dict[str, dict] = {}
         self.last_failure: str | None = None
+        # (runbook, finding) for every finding a triage's runbooks reported, duplicates included.
+        self.found_by: list[tuple[str, dict]] = []
 
     # -- collecting
     def v2_playbook_on_start(self, playbook) -> None:
@@ -151,8 +156,12 @@ class CallbackModule(CallbackBase):
             name = task.get_name()
         task_vars = task.get_vars()
         phase = task_vars.get("runbook_phase")
-        collect = self._collect_after if phase == "recheck" or (phase != "verify" and _resolving(task)) \
-            else self._collect_findings
+        source = str((getattr(result._host, "vars", None) or {}).get("triage_runbook") or self.report["runbook"])
+        if phase == "recheck" or (phase != "verify" and _resolving(task)):
+            collect = self._collect_after
+        else:
+            def collect(findings) -> None:
+                self._collect_findings(findings, source)
         if phase == "recheck" and status == "ok":
             self.rechecked = True
         # Resolve re-reads state to confirm a fix (runbook_phase: verify); that is neither diagnosis nor after-state.
@@ -194,13 +203,16 @@ class CallbackModule(CallbackBase):
                 self.declined.setdefault(finding_id, {"why": why if why in DECLINE_REASONS else GUARD,
                                                       "detail": detail})
 
-    def _collect_findings(self, findings) -> None:
-        self._collect(findings, self.report["findings"], self.seen_findings)
+    def _collect_findings(self, findings, source: str = "") -> None:
+        for item in self._collect(findings, self.report["findings"], self.seen_findings):
+            self.found_by.append((source or str(self.report.get("runbook")), item))
 
     def _collect_after(self, findings) -> None:
         self._collect(findings, self.after, self.seen_after)
 
-    def _collect(self, findings, into: list, seen: set) -> None:
+    def _collect(self, findings, into: list, seen: set) -> list[dict]:
+        """Add the valid findings not seen yet to `into`; returns every valid one (seen before or not)."""
+        valid = []
         for item in findings if isinstance(findings, list) else []:
             problem = check(item)
             if problem:  # only findings as the one constructor builds them (a filter in YAML) are taken
@@ -209,10 +221,12 @@ class CallbackModule(CallbackBase):
                     self.report["rejected_findings"].append(rejected)
                     self._display.warning(f"runbook report: a finding is refused ({problem}): {str(item)[:200]}")
                 continue
+            valid.append(item)
             key = (item["id"], item.get("summary"))
             if key not in seen:
                 seen.add(key)
                 into.append(item)
+        return valid
 
     def v2_runner_on_ok(self, result) -> None:
         self._step(result, "ok")
@@ -237,6 +251,12 @@ class CallbackModule(CallbackBase):
             report["failed_at"] = self.last_failure or "an unreachable host"
         report["escalation"] = _escalation.decide(report["findings"], report["runbook"])
         report["verdict"] = _escalation.verdict(report["findings"])
+        if report["runbook"] == TRIAGE:
+            report["causes"] = _triage.rank(self.found_by)
+            if report["causes"]:
+                top = report["causes"][0]
+                report["escalation"]["reason"] = (f"probable cause {top['id']}: {top['summary']} "
+                                                  f"(follow {top['runbook']})")
         if report["mode"] == "resolve":
             judge_outcomes(report, self.after, self.rechecked, self.acted, self.declined)
         report["finished_at"] = _iso(time.time())
@@ -376,6 +396,15 @@ def render_markdown(report: dict) -> str:
     ]
     if report.get("failed_at"):
         lines.append(f"- Stopped at: {_cell(report['failed_at'])}")
+    if "causes" in report:
+        lines += ["", "## Probable causes", ""]
+        lines += ["| rank | cause | severity | follow | explains | seen by |", "|---|---|---|---|---|---|"]
+        for cause in report["causes"]:
+            explains = ", ".join(f"`{item['id']}`" for item in cause["explains"]) or "-"
+            lines.append(f"| {cause['rank']} | `{cause['id']}`: {_cell(cause['summary'])} | {cause['severity']} | "
+                         f"{cause['runbook']} | {explains} | {', '.join(cause['seen_by'])} |")
+        if not report["causes"]:
+            lines.append("None: no runbook found anything above info.")
     lines += ["", "## Findings", ""]
     if report["findings"] and resolving:
         lines += ["| severity | id | summary | outcome | resolution |", "|---|---|---|---|---|"]

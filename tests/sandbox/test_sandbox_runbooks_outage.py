@@ -60,3 +60,43 @@ def test_postgres_down(stopped, run_playbook, tmp_path):
     database = reports["database_connection_issues"]
     assert [f["id"] for f in database["findings"]] == ["db_unreachable"]
     assert database["verdict"] == "down" and database["escalation"]["page"] is True
+
+
+def triage(run_playbook, report_dir) -> dict:
+    run = run_playbook("playbooks/triage.yml", {"runbooks_report_dir": str(report_dir)})
+    assert run.rc == 0, run.stdout[-3000:]
+    report = json.loads((report_dir / "triage" / "latest.json").read_text())
+    assert report["runbook"] == "triage" and report["result"] == "succeeded", report
+    return report
+
+
+def test_triage_ranks_a_stopped_redis_first_with_what_it_explains(stopped, run_playbook, tmp_path):
+    stopped("redis")
+    report = triage(run_playbook, tmp_path)
+    top = report["causes"][0]
+    assert top["id"] == "redis_unreachable" and top["severity"] == "critical"
+    # what the other runbooks saw because of it is listed under it, not ranked beside it
+    explained = {item["id"] for item in top["explains"]}
+    assert "worker_dependency_unreachable" in explained, top
+    assert not explained & {cause["id"] for cause in report["causes"]}
+    assert {"high_queue_depth", "worker_failures"} <= {runbook for item in top["explains"]
+                                                       for runbook in item["seen_by"]} | set(top["seen_by"])
+    assert report["verdict"] == "down" and report["escalation"]["page"] is True
+    assert report["escalation"]["reason"].startswith("probable cause redis_unreachable")
+    # the four diagnoses all ran, each on its own host
+    markdown = (tmp_path / "triage" / "latest.md").read_text()
+    assert "## Probable causes" in markdown and "| 1 | `redis_unreachable`" in markdown
+    for runbook in RUNBOOKS:
+        assert any(step["name"].startswith(f"{runbook} : ") for step in report["steps"]), runbook
+
+
+def test_triage_ranks_a_stopped_database_first(stopped, run_playbook, tmp_path):
+    stopped("postgres")
+    report = triage(run_playbook, tmp_path)
+    assert report["causes"][0]["id"] == "db_unreachable", report["causes"]
+    assert report["causes"][0]["runbook"] == "database_connection_issues"
+
+
+def test_triage_of_a_healthy_platform_names_no_cause(healed, run_playbook, tmp_path):
+    report = triage(run_playbook, tmp_path)
+    assert report["causes"] == [] and report["verdict"] == "healthy", report["causes"]
