@@ -11,6 +11,14 @@ in tests/standins/test_sdp_contract.py):
   a Bearer header included, is 401 (4022);
 - writes take the form field `input_data` holding JSON; reads may pass
   `input_data` in the query string (list_info);
+- `POST /requests` adds a request (`subject` is mandatory: 400, 4012
+  naming the field), `PUT /requests/{id}` edits one (the fields given), a
+  list read filters with `list_info.search_criteria` (one criterion or a
+  list; `field`, `condition` is / is not / contains / not contains / starts
+  with / ends with, `value` or `values`, `logical_operator` and / or) or
+  `search_fields` (equality); a note comes wrapped as `request_note` or
+  `note` (the documents and their clients differ), and is answered under
+  the same key;
 - every answer carries `response_status` (an object; a list of them on list
   reads) with the documented status codes: 2000 success, 4002 forbidden
   (403), 4007 not found (404), 4012 mandatory field missing (400), 4015 rate
@@ -85,6 +93,7 @@ class ServiceDeskPlus(StandIn):
     def __init__(self) -> None:
         super().__init__("SDP_PORT", "SDP_CONTROL_PORT")
         self.tickets: dict[str, dict[str, Any]] = {}
+        self.next_id = 100001  # ids of requests added through the API
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.note_editions: dict[str, list[str]] = {}  # which edition's API wrote each note (control port)
         self.poison: set[str] = set()
@@ -136,20 +145,21 @@ class ServiceDeskPlus(StandIn):
         except ValueError:
             return _fail(400, "input_data is not JSON", "input_data")
         if len(parts) == 1 and request.method == "GET":
-            rows = int((data.get("list_info") or {}).get("row_count") or 10)
-            with self.data_lock:
-                ids = list(self.tickets)[-rows:]
-            return _ok({"requests": [self.ticket(i, prefix) for i in ids],
-                        "list_info": {"row_count": len(ids), "start_index": 1, "has_more_rows": False}},
-                       listing=True)
+            return self.listing(data if isinstance(data, dict) else {}, prefix)
+        if len(parts) == 1 and request.method == "POST":
+            return self.add(data)
         ticket_id = parts[1] if len(parts) > 1 else ""
         if len(parts) == 2 and request.method == "GET":
             return _ok({"request": self.ticket(ticket_id, prefix)})
+        if len(parts) == 2 and request.method == "PUT":
+            return self.edit(ticket_id, data, prefix)
         if len(parts) == 3 and parts[2] == "notes":
             if request.method == "POST":
-                note = data.get("request_note") if isinstance(data, dict) else None
+                wrapper = next((key for key in ("request_note", "note") if isinstance(data, dict) and key in data),
+                               "request_note")
+                note = data.get(wrapper) if isinstance(data, dict) else None
                 if not isinstance(note, dict) or not note.get("description"):
-                    return _fail(400, "request_note.description is required", "description")
+                    return _fail(400, f"{wrapper}.description is required", "description")
                 with self.data_lock:
                     notes = self.notes.setdefault(ticket_id, [])
                     stored = {"id": str(len(notes) + 1), "description": note["description"],
@@ -158,7 +168,7 @@ class ServiceDeskPlus(StandIn):
                               "created_time": {"value": str(int(time.time() * 1000))}}
                     notes.append(stored)
                     self.note_editions.setdefault(ticket_id, []).append(edition)
-                return _ok({"request_note": stored}, 201)
+                return _ok({wrapper: stored}, 201)
             if request.method == "GET":
                 with self.data_lock:
                     notes = list(self.notes.get(ticket_id, []))
@@ -173,6 +183,55 @@ class ServiceDeskPlus(StandIn):
             return 200, _Stream(POISON_ATTACHMENT_BYTES, alive=lambda: ticket_id in self.poison), \
                 {"Content-Type": "application/octet-stream"}
         return _fail(404)
+
+    def listing(self, data: dict[str, Any], prefix: str) -> Response:
+        info = data.get("list_info") or {}
+        try:
+            rows = max(1, min(100, int(info.get("row_count") or 10)))  # "maximum row_count = 100"
+            start = max(1, int(info.get("start_index") or 1))
+        except (TypeError, ValueError):
+            return _fail(400, "row_count and start_index are numbers", "list_info")
+        criteria = info.get("search_criteria")
+        if criteria is not None and not isinstance(criteria, (dict, list)):
+            return _fail(400, "search_criteria is an object or a list of them", "search_criteria")
+        fields = info.get("search_fields") or {}
+        if not isinstance(fields, dict):
+            return _fail(400, "search_fields is an object of field: value", "search_fields")
+        with self.data_lock:
+            ids = list(self.tickets)
+        found = [self.ticket(i, prefix) for i in ids]
+        found = [t for t in found
+                 if _matches(t, criteria) and all(str(_field(t, k)) == str(v) for k, v in fields.items())]
+        if info.get("sort_order") == "desc":
+            found.reverse()
+        page = found[start - 1:start - 1 + rows]
+        return _ok({"requests": page, "list_info": {"row_count": len(page), "start_index": start,
+                                                    "has_more_rows": start - 1 + rows < len(found)}}, listing=True)
+
+    def add(self, data: Any) -> Response:
+        fields = data.get("request") if isinstance(data, dict) else None
+        if not isinstance(fields, dict) or not isinstance(fields.get("subject"), str) or not fields["subject"].strip():
+            return _fail(400, "subject is mandatory", "subject")
+        with self.data_lock:
+            ticket_id = str(self.next_id)
+            self.next_id += 1
+            self.tickets[ticket_id] = {
+                "id": ticket_id, "subject": fields["subject"], "description": str(fields.get("description") or ""),
+                "status": {"name": "Open"}, "priority": {"name": "Medium"},
+                "created_time": {"value": str(int(time.time() * 1000))}, "attachments": [],
+                **{key: fields[key] for key in EDITABLE if key in fields and key not in ("subject", "description")}}
+            stored = dict(self.tickets[ticket_id])
+        return _ok({"request": stored}, 201)
+
+    def edit(self, ticket_id: str, data: Any, prefix: str) -> Response:
+        fields = data.get("request") if isinstance(data, dict) else None
+        if not isinstance(fields, dict):
+            return _fail(400, "request is required", "request")
+        self.ticket(ticket_id, prefix)  # any id exists
+        with self.data_lock:
+            self.tickets[ticket_id].update({key: fields[key] for key in EDITABLE if key in fields})
+            stored = dict(self.tickets[ticket_id])
+        return _ok({"request": stored})
 
     def ticket(self, ticket_id: str, prefix: str) -> dict[str, Any]:
         with self.data_lock:
@@ -253,6 +312,58 @@ class ServiceDeskPlus(StandIn):
                 self.access_tokens.clear()
             return 200, {"tokens": 0}, {}
         return None
+
+
+# The request fields an add or an edit may set (the rest are the server's).
+EDITABLE = ("subject", "description", "status", "priority", "urgency", "impact", "request_type", "group", "site",
+            "category", "mode", "level", "requester", "technician", "update_reason")
+
+
+def _field(ticket: dict[str, Any], path: str) -> Any:
+    """`status.name` of a request, as search criteria name fields."""
+    value: Any = ticket
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _criterion(ticket: dict[str, Any], rule: dict[str, Any]) -> bool:
+    actual = str(_field(ticket, str(rule.get("field", ""))) or "").lower()
+    values = rule.get("values") if isinstance(rule.get("values"), list) else [rule.get("value")]
+    wanted = [str(value).lower() for value in values if value is not None]
+    condition = str(rule.get("condition", "is")).lower()
+    tests = {"is": lambda v: actual == v, "eq": lambda v: actual == v, "=": lambda v: actual == v,
+             "is not": lambda v: actual != v, "contains": lambda v: v in actual,
+             "not contains": lambda v: v not in actual, "starts with": actual.startswith,
+             "ends with": actual.endswith}
+    test = tests.get(condition)
+    if test is None:
+        return False
+    negative = condition in ("is not", "not contains")
+    hit = all(test(v) for v in wanted) if negative else any(test(v) for v in wanted)
+    children = rule.get("children")
+    if isinstance(children, list) and children:
+        return _combine(hit, ticket, children)
+    return hit
+
+
+def _combine(hit: bool, ticket: dict[str, Any], rules: list[Any]) -> bool:
+    for rule in rules:
+        if not isinstance(rule, dict):
+            continue
+        other = _criterion(ticket, rule)
+        hit = (hit or other) if str(rule.get("logical_operator", "and")).lower() == "or" else (hit and other)
+    return hit
+
+
+def _matches(ticket: dict[str, Any], criteria: Any) -> bool:
+    """search_criteria: one criterion (with `children`), or a list joined by each one's `logical_operator`."""
+    if not criteria:
+        return True
+    if isinstance(criteria, dict):
+        return _criterion(ticket, criteria)
+    first, rest = criteria[0], criteria[1:]
+    return _combine(_criterion(ticket, first) if isinstance(first, dict) else True, ticket, rest)
 
 
 class _Stream(bytes):
