@@ -133,6 +133,8 @@ def _strategies(live: Live, secret: str) -> tuple[dict[str, Any], dict[str, st.S
                              "connect_timeout": 1},
         "redis_queue_quarantine": {"url": f"redis://:{live.known_secrets[0]}@127.0.0.1:{live.redis.port}/0",
                                    "connect_timeout": 1, "ticket_ids": ["T-404"], "reason": "fuzz"},
+        "sdp_incident": {"url": http_url, "sdp": {"authtoken": secret}, "key": "fuzz-1", "subject": "fuzz",
+                         "description": "report", "timeout": 1},
         "webhook_send": {"url": f"http://127.0.0.1:{chaos}/webhook/servicedesk?tenant_id=a&token={secret}",
                          "body": {"ticket": "T-1"}, "secret": secret, "timeout": 1},
     }
