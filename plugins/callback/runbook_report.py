@@ -24,6 +24,7 @@ description:
     (C({finding, why})), their message being the detail.
   - The report is written even when a step fails, so a run that could not finish still leaves its evidence
     and names the step it stopped at (C(failed_at)). Files are replaced atomically.
+  - C(runbook_name) and C(runbook_default_mode) may be templates, resolved when the play starts.
   - C(report_dir) is the play variable C(runbooks_report_dir) (C(-e runbooks_report_dir=DIR), templates
     allowed), by default C(reports/) beside the playbooks directory of a checkout, or C(reports/) in the
     current directory for the playbooks of an installed collection.
@@ -120,10 +121,15 @@ class CallbackModule(CallbackBase):
         if not name or self.report is not None or (_WRITER and _WRITER[0] is not self):
             return
         _WRITER[:] = [self]
+        if _templated(name):  # a playbook that routes to a runbook (alert.yml) names it with a template
+            name = _template(play, hosts, name)
         tags = context.CLIARGS.get("tags") or ()
-        mode = next((tag for tag in MODES if tag in tags), str(variables.get("runbook_default_mode") or "diagnose"))
+        default_mode = variables.get("runbook_default_mode") or "diagnose"
+        if _templated(default_mode):
+            default_mode = _template(play, hosts, default_mode)
+        mode = next((tag for tag in MODES if tag in tags), str(default_mode))
         report_dir = variables.get("runbooks_report_dir") or _default_dir(self.playbook_dir)
-        if "{{" in str(report_dir) or "{%" in str(report_dir):
+        if _templated(report_dir):
             report_dir = _template(play, hosts, report_dir)
         self.report = {
             "runbook": str(name),
@@ -284,6 +290,10 @@ def _resolving(task) -> bool:
     """A task of the resolve phase proper (tagged resolve, not diagnose): what it finds is after-state."""
     tags = set(task.tags or ())
     return "resolve" in tags and "diagnose" not in tags
+
+
+def _templated(value) -> bool:
+    return "{{" in str(value) or "{%" in str(value)
 
 
 def _template(play, hosts, value):

@@ -63,7 +63,8 @@ def test_an_alert_opens_one_incident_and_later_notifications_add_notes(run_modul
     assert filed["id"] == request_id and filed["subject"] == f"[runbooks {key}] QueueDepthHigh: queue_depth_high"
     assert filed["priority"] == {"name": "High"}
     # the report's Markdown reads as written: escaped inside <pre>
-    assert filed["description"] == "<pre># Runbook high_queue_depth\n\n- verdict: **degraded** &lt;b&gt;&amp;&lt;/b&gt;</pre>"
+    assert filed["description"] == ("<pre># Runbook high_queue_depth\n\n"
+                                    "- verdict: **degraded** &lt;b&gt;&amp;&lt;/b&gt;</pre>")
 
     again = incident(run_module, sdp, key, description="second report")
     assert again.rc == 0 and again.result["action"] == "noted" and again.result["request_id"] == request_id
@@ -119,3 +120,51 @@ def test_refusals_say_what_sdp_answered_and_never_show_a_credential(run_module, 
         sdp.heal()
     assert limited.rc != 0 and "429" in limited.result["msg"] and "4015" in limited.result["msg"]
     assert KEY not in limited.stdout
+
+
+# ---------------------------------------------- playbooks/incident_ticket.yml --
+
+def _report(directory, runbook: str, verdict: str, severity: str, page: bool) -> None:
+    """A report as the runbook report callback writes it (the fields the ticket reads), and its Markdown."""
+    (directory / runbook).mkdir(parents=True, exist_ok=True)
+    escalation = {"severity": severity, "page": page, "action": "Scale workers.",
+                  "reason": "queue_depth_high: 340 jobs queued"}
+    (directory / runbook / "latest.json").write_text(json.dumps({
+        "runbook": runbook, "mode": "diagnose", "verdict": verdict, "escalation": escalation, "findings": []}))
+    (directory / runbook / "latest.md").write_text(f"# Runbook {runbook} (diagnose)\n\n- verdict: **{verdict}**\n")
+
+
+def test_the_incident_playbook_files_the_alerts_report_once_then_notes_it(run_playbook, sdp, tmp_path):
+    fingerprint = uuid.uuid4().hex[:16]
+    _report(tmp_path, "high_queue_depth", "degraded", "high", True)
+    variables = {"alert_name": "QueueDepthHigh", "alert_fingerprint": fingerprint,
+                 "runbooks_report_dir": str(tmp_path),
+                 "runbooks_incident_sdp": {"url": sdp.url, "sdp": {"authtoken": KEY}}}
+    run = run_playbook("playbooks/incident_ticket.yml", variables)
+    assert run.rc == 0, run.stdout[-3000:]
+    [filed] = requests_with(sdp, fingerprint)
+    assert filed["subject"] == (f"[runbooks {fingerprint}] QueueDepthHigh: degraded - PAGE - "
+                                "queue_depth_high: 340 jobs queued")
+    assert filed["priority"] == {"name": "High"}
+    assert "# Runbook high_queue_depth (diagnose)" in filed["description"]
+    assert KEY not in run.stdout
+
+    _report(tmp_path, "high_queue_depth", "healthy", "info", False)
+    again = run_playbook("playbooks/incident_ticket.yml", variables)
+    assert again.rc == 0, again.stdout[-3000:]
+    assert len(requests_with(sdp, fingerprint)) == 1
+    assert notes_of(sdp, filed["id"]) == ["<pre># Runbook high_queue_depth (diagnose)\n\n- verdict: **healthy**</pre>"]
+
+    # An alert the rules point at several runbooks was triaged: its report is triage's.
+    _report(tmp_path, "triage", "down", "critical", True)
+    other = run_playbook("playbooks/incident_ticket.yml", {**variables, "alert_name": "HighLatency",
+                                                           "alert_fingerprint": uuid.uuid4().hex[:16]})
+    assert other.rc == 0, other.stdout[-3000:]
+    assert "(triage, verdict down)" in other.stdout
+
+
+def test_the_incident_playbook_refuses_a_fingerprint_that_is_not_one(run_playbook, sdp, tmp_path):
+    run = run_playbook("playbooks/incident_ticket.yml", {
+        "alert_name": "QueueDepthHigh", "alert_fingerprint": "../../etc", "runbooks_report_dir": str(tmp_path),
+        "runbooks_incident_sdp": {"url": sdp.url, "sdp": {"authtoken": KEY}}})
+    assert run.rc != 0 and "alert_fingerprint (hexadecimal)" in run.stdout
