@@ -112,16 +112,17 @@ def preemption(pid: int) -> tuple[float, int]:
     return wait_ns / 1e6, switches
 
 
-def set_cpu_mode(pid: int, mode: str) -> str:
-    """'own': Redis at real-time priority on its CPU; 'shared': an ordinary process. Returns what was set."""
+def set_cpu_mode(pid: int, mode: str) -> tuple[bool, str]:
+    """'own': Redis at real-time priority on its CPU; 'shared': an ordinary process.
+    Returns whether that mode is in force, and what was set."""
     if mode == "own":
         try:
             os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(10))
         except PermissionError:
-            return "own CPU refused (needs root or CAP_SYS_NICE): measured on a shared CPU"
-        return "Redis at SCHED_FIFO priority 10 on its CPU: nothing else preempts it"
+            return False, "own CPU refused (needs root or CAP_SYS_NICE): measured on a shared CPU"
+        return True, "Redis at SCHED_FIFO priority 10 on its CPU: nothing else preempts it"
     os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
-    return "Redis an ordinary process: others may preempt it"
+    return True, "Redis an ordinary process: others may preempt it"
 
 
 def slowlog(client) -> tuple[int, float, str, float, float, float]:
@@ -207,6 +208,7 @@ def main() -> int:
                              "(the goal is judged on the last)")
     args = parser.parse_args()
     modes = ("shared", "own") if args.cpu == "both" else (args.cpu,)
+    judged_on = modes[-1]
     if not shutil.which("redis-server"):
         sys.exit("redis-server not found: run scripts/bootstrap.sh")
     workdir = make_workdir("bench")
@@ -240,7 +242,10 @@ def main() -> int:
                       f"{k:,} (est.)", statistics.median(sample), max(sample), max(sample), "EVALSHA")
                   + "  (wall: k x mean, extrapolated)")
             for mode in modes:
-                print(f"  -- {mode} CPU: {set_cpu_mode(server.proc.pid, mode)}")
+                in_force, said = set_cpu_mode(server.proc.pid, mode)
+                print(f"  -- {mode} CPU: {said}")
+                if not in_force:
+                    judged_on = "shared"  # the goal's own-CPU condition could not be set up
                 before = client.llen(QUEUE)
                 with Platform(server, layout, template) as platform:
                     for label, params in OPERATIONS:
@@ -267,7 +272,7 @@ def main() -> int:
                       f"= {after:,} queued, none lost or twice")
             set_cpu_mode(server.proc.pid, "shared")
             client.delete(QUEUE)
-        print(f"goal: every pause and resume with no Redis command over 5 ms ({modes[-1]} CPU rows): "
+        print(f"goal: every pause and resume with no Redis command over 5 ms ({judged_on} CPU rows): "
               + ("met" if all(verdicts) else "MISSED"))
         return 0
     finally:
