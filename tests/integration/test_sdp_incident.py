@@ -168,3 +168,10 @@ def test_the_incident_playbook_refuses_a_fingerprint_that_is_not_one(run_playboo
         "alert_name": "QueueDepthHigh", "alert_fingerprint": "../../etc", "runbooks_report_dir": str(tmp_path),
         "runbooks_incident_sdp": {"url": sdp.url, "sdp": {"authtoken": KEY}}})
     assert run.rc != 0 and "alert_fingerprint (hexadecimal)" in run.stdout
+
+
+def test_an_alert_that_is_not_one_stops_at_its_check_and_still_leaves_a_report(run_playbook, tmp_path):
+    run = run_playbook("playbooks/alert.yml", {"alert_fingerprint": "not-hex", "runbooks_report_dir": str(tmp_path)})
+    assert run.rc != 0 and "alert_fingerprint" in run.stdout
+    report = json.loads((tmp_path / "alert" / "latest.json").read_text())
+    assert (report["result"], report["failed_at"]) == ("failed", "Check the alert")
