@@ -69,6 +69,14 @@ def test_writes_stopped_on_purpose_stay_stopped_until_resumed(healed, run_playbo
     assert sandbox.every_worker(lambda worker: not worker["State"]["Running"])
     report = run_runbook(run_playbook, "high_queue_depth", "diagnose", tmp_path)
     assert "platform_paused" in [item["id"] for item in report["findings"]]
+    # Triage reads the pauses once for its four diagnoses, and still reports them.
+    run = run_playbook("playbooks/triage.yml", {"runbooks_report_dir": str(tmp_path)})
+    assert run.rc == 0, run.stdout[-3000:]
+    triaged = json.loads((tmp_path / "triage" / "latest.json").read_text())
+    assert [item["id"] for item in triaged["findings"]].count("platform_paused") == 1
+    assert [step["name"] for step in triaged["steps"]].count("platform : Look whether each paused service is still stopped") == 1
+    assert "platform_paused" in {cause["id"] for cause in triaged["causes"]} | \
+        {item["id"] for cause in triaged["causes"] for item in cause["explains"]}
 
     # The DBA has looked; resume, as the finding says.
     sandbox.cli("heal", "db-corrupt-page")
