@@ -5,6 +5,7 @@ the alert's runbook and files the report in a ServiceDesk Plus incident (the sta
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import socket
@@ -106,6 +107,12 @@ def test_the_same_alert_twice_runs_once_and_a_resolved_one_runs_nothing(sandbox,
     # no secret of the platform in the ticket
     for secret in ("sdp-credentials/api_key", "openai-credentials/api_key", "postgres/admin_password"):
         assert sandbox.secret(*secret.split("/")) not in json.dumps(ticket)
+    # what the README shows a new user: the ticket in the list, and the diagnosis in it as plain text
+    listed = sandbox.cli("tickets").stdout
+    assert re.search(rf"^{ticket['id']}  Open .*\[runbooks {fingerprint}\] QueueDepthHigh", listed, re.M), listed
+    shown = sandbox.cli("tickets", ticket["id"]).stdout
+    assert "# Runbook high_queue_depth (diagnose)" in shown and "<pre>" not in shown, shown
+    assert sandbox.cli("tickets", "99", check=False).returncode == 1
 
 
 def test_an_unknown_alert_runs_triage(sandbox, rulebook):

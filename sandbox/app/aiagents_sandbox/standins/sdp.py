@@ -94,6 +94,7 @@ class ServiceDeskPlus(StandIn):
         super().__init__("SDP_PORT", "SDP_CONTROL_PORT")
         self.tickets: dict[str, dict[str, Any]] = {}
         self.next_id = 100001  # ids of requests added through the API
+        self.added: list[str] = []  # those ids, in order (the control port lists them)
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.note_editions: dict[str, list[str]] = {}  # which edition's API wrote each note (control port)
         self.poison: set[str] = set()
@@ -215,6 +216,7 @@ class ServiceDeskPlus(StandIn):
         with self.data_lock:
             ticket_id = str(self.next_id)
             self.next_id += 1
+            self.added.append(ticket_id)
             self.tickets[ticket_id] = {
                 "id": ticket_id, "subject": fields["subject"], "description": str(fields.get("description") or ""),
                 "status": {"name": "Open"}, "priority": {"name": "Medium"},
@@ -282,6 +284,12 @@ class ServiceDeskPlus(StandIn):
         return clients
 
     def control(self, request: Request) -> Response | None:
+        if request.path == "/requests" and request.method == "GET":
+            # What an SDP technician sees in the console: the requests added through the API, with their notes.
+            with self.data_lock:
+                added = [{**self.tickets[ticket_id], "notes": list(self.notes.get(ticket_id, []))}
+                         for ticket_id in self.added]
+            return 200, {"requests": added}, {}
         if request.path == "/notes":
             with self.data_lock:
                 return 200, {"notes": self.notes, "editions": self.note_editions}, {}
