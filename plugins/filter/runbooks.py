@@ -56,6 +56,7 @@ import re
 import time
 from urllib.parse import urlsplit
 
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _redis
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
 from ansible_collections.aiagents.runbooks.plugins.module_utils._workers import docker_time
 
@@ -369,6 +370,47 @@ def memory_target(current, factor=1.5, cap="4Gi", options=("factor", "cap")):
                       + (f" (capped at {_mib(ceiling)})" if target == ceiling else "")}
 
 
+def broker_limits(health, found, memory_factor=1.5, memory_cap="4Gi", clients_factor=1.5, clients_cap=10000):
+    """The broker limits to raise for the findings `found`: maxmemory (redis_memory_full) and maxclients
+    (redis_clients_near_limit), each the current one x its factor, capped, never lowered; never a flush nor an
+    evicting policy. {raise: [{name, value, finding, reason}], refused: [{finding, reason}]} (at the cap)."""
+    for name, factor in (("high_queue_depth_broker_memory_factor", memory_factor),
+                         ("high_queue_depth_broker_clients_factor", clients_factor)):
+        if float(factor) <= 1:
+            raise ValueError(f"{name} {factor!r} must be above 1 (a limit is raised from the current one)")
+    health, found = health or {}, list(found or [])
+    # (setting, finding, its current value, factor, cap, how a value is shown, what to do at the cap)
+    limits = [("maxmemory", "redis_memory_full", (health.get("memory") or {}).get("max"), memory_factor,
+               memory_bytes(memory_cap), _mib, "give Redis more memory, or escalate to engineering for the queue's "
+               "growth"),
+              ("maxclients", "redis_clients_near_limit", (health.get("clients") or {}).get("max"), clients_factor,
+               int(clients_cap), str, "find the client holding connections (CLIENT LIST)")]
+    raised, refused = [], []
+    for setting, finding_id, current, factor, ceiling, shown, at_cap in limits:
+        if finding_id not in found or not current:
+            continue
+        current = int(current)
+        target = min(max(int(current * float(factor)), current + 1), ceiling)
+        if target <= current:
+            refused.append({"finding": finding_id, "reason": f"{setting} {shown(current)} is at the cap "
+                                                             f"{shown(ceiling)}: not raised further; {at_cap}"})
+        else:
+            raised.append({"name": setting, "value": str(target), "finding": finding_id,
+                           "reason": f"{setting} {shown(current)} x {float(factor):g} = {shown(target)}"
+                                     + (f" (capped at {shown(ceiling)})" if target == ceiling else "")})
+    return {"raise": raised, "refused": refused}
+
+
+def redis_login(url):
+    """community.general.redis's connection options from a Redis URL (redis:// or rediss://)."""
+    try:
+        parsed = _redis.parse_url(str(url))
+    except Exception as exc:  # RunbookError: the message names no part of the URL
+        raise ValueError(str(exc)) from None
+    return {"login_host": parsed["host"], "login_port": parsed["port"] or 6379, "login_user": parsed.get("username"),
+            "login_password": parsed.get("password"), "tls": bool(parsed.get("tls"))}
+
+
 def _mib(value):
     return f"{value / 1024 / 1024:g} MiB"
 
@@ -526,7 +568,8 @@ class FilterModule:
                 "config_findings": config_findings, "pool_findings": pool_findings,
                 "tenant_id_error": tenant_id_error, "onboarding_input_errors": onboarding_input_errors,
                 "secret_matches": secret_matches, "memory_bytes": memory_bytes, "scale_target": scale_target,
-                "memory_target": memory_target, "pool_plan": pool_plan, "finding_outcomes": finding_outcomes,
+                "memory_target": memory_target, "broker_limits": broker_limits, "redis_login": redis_login,
+                "pool_plan": pool_plan, "finding_outcomes": finding_outcomes,
                 "hung_findings": hung_findings, "pause_entry": pause_entry, "pause_findings": pause_findings,
                 "finding": make_finding, "failing_on": failing_on, "env_list": env_list,
                 "projected_secrets": projected_secrets, "projected_source": projected_source,

@@ -312,7 +312,13 @@ def connect(params: dict[str, Any]):
     _stage["now"] = None
     try:
         with deadline(found.timeout, "connection"):
-            client.ping()
+            try:
+                client.ping()
+            except redis_exceptions.ResponseError as exc:
+                # A server whose last save failed refuses even PING (MISCONF) but serves reads: it is reachable,
+                # and the broker's health (module_utils/_broker) says why it refuses writes.
+                if not str(exc).startswith("MISCONF"):
+                    raise
     except Exception as exc:
         client.connection_pool.disconnect()
         error = translate(exc, "connect to", found.describe())

@@ -32,6 +32,15 @@ LAYERS = ("redis_", "db_", "rls_", "platform_paused", "worker", "api_", "queue_"
 EXPLAINS: dict[str, tuple[str, ...]] = {
     # The broker: nothing is queued or taken, the workers cannot connect.
     "redis_unreachable": _WORKER_FAILURES,
+    # A broker that runs but refuses writes: no job is queued, acknowledged or answered for; the platform's
+    # metrics, kept in Redis, stop too.
+    "redis_read_only_replica": (*_WORKER_FAILURES, "metric_no_data"),
+    "redis_memory_full": (*_WORKER_FAILURES, "metric_no_data"),
+    "redis_persistence_failing": (*_WORKER_FAILURES, "metric_no_data"),
+    # No client slot left: a worker (re)starting cannot connect.
+    "redis_clients_near_limit": ("worker_dependency_unreachable", "workers_all_down", "worker_crash_loop",
+                                 "worker_exception", *_WORKERS),
+    "redis_evicting": ("queue_unacked_stale", "worker_exception"),
     # The database: workers fail their jobs or cannot start.
     "db_unreachable": (*_WORKER_FAILURES, "db_connections_saturated", "db_idle_*"),
     "db_auth_failed": _WORKER_FAILURES,

@@ -61,6 +61,7 @@ options:
     default: false
 extends_documentation_fragment:
   - aiagents.runbooks.redis
+  - aiagents.runbooks.broker_health
   - aiagents.runbooks.attributes.info
 requirements:
   - celery
@@ -105,6 +106,14 @@ active_tasks:
   returned: always
   type: int
   sample: 3
+broker:
+  description:
+    - The broker's own health (with O(broker_health)), read before the workers are asked, in the shape
+      M(aiagents.runbooks.redis_queue_info) returns it. Also returned when the inspection fails, since a broker
+      that refuses writes cannot carry the ping.
+  returned: when O(broker_health=true)
+  type: dict
+  sample: {"role": "primary", "read_only": false, "writes_refused": "OOM"}
 findings:
   description: C(queue_no_workers), C(queue_not_consumed), C(worker_task_long_running), most severe first.
   returned: always
@@ -117,7 +126,7 @@ findings:
 
 import time
 
-from ansible_collections.aiagents.runbooks.plugins.module_utils import _celery, _redis
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _broker, _celery, _redis
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
 from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
@@ -127,6 +136,7 @@ def main() -> None:
     module = RunbookModule(
         argument_spec={
             **_redis.redis_argument_spec(),
+            **_broker.argument_spec(),
             "queue": {"type": "str", "default": "enhancement_queue"},
             "timeout": {"type": "float", "default": 1.0},
             "confirm_timeout": {"type": "float", "default": 3.0},
@@ -142,17 +152,24 @@ def main() -> None:
         module.fail_json(msg="import celery: the celery package is not installed; run scripts/bootstrap.sh")
     params = module.params
     target = f"celery workers via {_redis.describe(params)}"
-    refused = _celery.refusal(params)
+    refused = _celery.refusal(params) or _broker.refusal(params)
     if refused:
         module.fail_json(msg=f"inspect {target}: {refused}")
+    health, broker_findings = None, []
     try:
-        _redis.connect(params).close()  # a clear message now beats kombu's reconnect loop later
+        client = _redis.connect(params)  # a clear message now beats kombu's reconnect loop later
+        try:
+            health, broker_findings = _broker.check(client, params)
+        finally:
+            client.close()
         raw, pings = _celery.inspect_workers(_redis.settings(params), params["timeout"], params["confirm_timeout"],
                                              expected=params["expected_workers"])
     except RunbookError as exc:
-        module.fail_json(msg=str(exc))
+        # The broker's health, when read, explains why the inspection failed (writes refused): kept.
+        module.fail_json(msg=str(exc), findings=sort_findings(broker_findings), **_broker_result(health))
     except Exception as exc:  # pylint: disable=broad-except  # one sentence, never a traceback
-        module.fail_json(msg=str(_redis.translate(exc, "inspect", target)))
+        module.fail_json(msg=str(_redis.translate(exc, "inspect", target)), findings=sort_findings(broker_findings),
+                         **_broker_result(health))
     workers = _celery.describe_workers(raw, time.time())
     module.exit_json(
         changed=False,
@@ -161,8 +178,13 @@ def main() -> None:
         workers=workers,
         active_tasks=sum(len(worker["active"]) for worker in workers),
         findings=sort_findings(_celery.worker_findings(
-            workers, params["queue"], params["long_task_seconds"], params["check_queue_consumed"])),
+            workers, params["queue"], params["long_task_seconds"], params["check_queue_consumed"]) + broker_findings),
+        **_broker_result(health),
     )
+
+
+def _broker_result(health: dict | None) -> dict:
+    return {} if health is None else {"broker": health}
 
 
 if __name__ == "__main__":

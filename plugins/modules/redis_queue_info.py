@@ -93,6 +93,7 @@ options:
     default: 3600
 extends_documentation_fragment:
   - aiagents.runbooks.redis
+  - aiagents.runbooks.broker_health
   - aiagents.runbooks.attributes.info
 """
 
@@ -252,6 +253,17 @@ unacked:
   returned: when the format is celery or O(unacked=yes)
   type: dict
   sample: {"count": 2, "stale_count": 1, "visibility_timeout": 3600, "stale_sample": []}
+broker:
+  description:
+    - The broker's own health (with O(broker_health)) - memory against C(maxmemory) and the eviction policy,
+      evicted keys, commands refused since Redis started (OOM, MISCONF, READONLY), the last save's status,
+      clients against C(maxclients), blocked clients and the server's role.
+  returned: when O(broker_health=true)
+  type: dict
+  sample: {"version": "7.0.15", "role": "primary", "read_only": false, "memory": {"used": 1794728, "max": 0,
+           "policy": "noeviction", "ratio": null}, "evicted_keys": 0, "clients": {"connected": 6, "max": 10000,
+           "blocked": 2, "ratio": 0.001, "rejected_connections": 0}, "refused": {"oom": 0, "misconf": 0,
+           "readonly": 0}}
 findings:
   description: What the runbook concludes, most severe first.
   returned: always
@@ -287,7 +299,7 @@ findings:
 
 import resource
 
-from ansible_collections.aiagents.runbooks.plugins.module_utils import _queue, _redis
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _broker, _queue, _redis
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError, out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import sort_findings
 from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import RunbookModule
@@ -325,6 +337,7 @@ def main() -> None:
     module = RunbookModule(
         argument_spec={
             **_redis.redis_argument_spec(),
+            **_broker.argument_spec(),
             "queue": {"type": "str", "default": "enhancement_queue"},
             "format": {"type": "str", "choices": list(_queue.FORMATS), "default": "auto"},
             "thresholds": {"type": "dict", "default": {}, "options": THRESHOLD_SPEC},
@@ -339,7 +352,7 @@ def main() -> None:
     _redis.require_redis(module)
     params = module.params
     thresholds = params["thresholds"] or {}
-    refused = refusal(params)
+    refused = refusal(params) or _broker.refusal(params)
     if refused:
         module.fail_json(msg=f"read queue {params['queue']!r}: {refused}")
     target = f"queue {params['queue']!r} on {_redis.describe(params)}"
@@ -350,6 +363,7 @@ def main() -> None:
                    "visibility_timeout": params["visibility_timeout"]} if want_unacked else None
         result = _queue.read_queue(client, params["queue"], params["format"],
                                    _threshold(thresholds, "stale_seconds"), unacked)
+        health, broker_findings = _broker.check(client, params)
     except TypeError as exc:
         module.fail_json(msg=f"read {target}: {exc}")
     except RunbookError as exc:
@@ -358,7 +372,9 @@ def main() -> None:
         module.fail_json(msg=str(_redis.translate(exc, "read", target)))
     if params["unacked"] == "auto" and result["format"] != "celery":
         result["unacked"] = None
-    findings = sort_findings(_queue.queue_findings(result, thresholds))
+    findings = sort_findings(_queue.queue_findings(result, thresholds) + broker_findings)
+    if health is not None:
+        result["broker"] = health
     # ru_maxrss is in KiB on Linux: the module's own peak, which the benchmark reports.
     # The second process reading a large queue (scan_processes) counts too: the larger peak of the two.
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))

@@ -143,6 +143,60 @@ def unrename_metrics() -> None:
     print(f"restored {broker().delete(metrics.RENAMES)}")
 
 
+# The broker's own failures. Each is a setting changed at runtime (CONFIG SET, REPLICAOF), as an operator
+# or a bad deploy would; heal puts the sandbox's own settings back (redis-server's command line).
+BROKER_DEFAULTS = {"maxmemory": "0", "maxmemory-policy": "noeviction", "maxclients": "10000", "save": "",
+                   "dir": "/opt/aiagents"}
+# A port nothing listens on: the replica keeps its data (no sync ever happens) and refuses writes.
+NO_PRIMARY_PORT = 1
+
+
+def broker_fault(kind: str) -> None:
+    client = broker()
+    if kind == "memory-full":
+        # Under what Redis uses (clear of its ups and downs), eviction off: every write that needs memory is
+        # refused (OOM).
+        used = int(client.info("memory")["used_memory"])
+        limit = max(used * 8 // 10, 1 << 20)
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", str(limit))
+        print(f"maxmemory {limit} bytes (Redis uses {used}), eviction off")
+    elif kind == "clients-near-limit":
+        # A few slots left: the runbooks can still connect, a new worker or API process may not.
+        connected = int(client.info("clients")["connected_clients"])
+        client.config_set("maxclients", str(connected + 4))
+        print(f"maxclients {connected + 4} ({connected} connected)")
+    elif kind == "save-failing":
+        # Save points set, and a directory Redis cannot write (sysfs is read-only in a container): the
+        # background save fails, and stop-writes-on-bgsave-error (on by default) refuses writes (MISCONF).
+        client.config_set("save", "3600 1 300 100 60 10000")
+        client.config_set("dir", "/sys")
+        client.bgsave()
+        deadline = time.monotonic() + 30
+        while client.info("persistence")["rdb_last_bgsave_status"] != "err" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        print(f"last background save: {client.info('persistence')['rdb_last_bgsave_status']}")
+    elif kind == "read-only-replica":
+        client.execute_command("REPLICAOF", "127.0.0.1", str(NO_PRIMARY_PORT))
+        print(f"a replica of 127.0.0.1:{NO_PRIMARY_PORT} (unreachable): read-only, its data kept")
+    else:
+        sys.exit(f"unknown broker fault {kind!r}")
+
+
+def broker_heal() -> None:
+    client = broker()
+    client.execute_command("REPLICAOF", "NO", "ONE")
+    for name, value in BROKER_DEFAULTS.items():
+        client.config_set(name, value)
+    if client.info("persistence")["rdb_last_bgsave_status"] != "ok":
+        # A good save clears the failed status (save points are off again: no more saves after it).
+        client.bgsave()
+        deadline = time.monotonic() + 30
+        while client.info("persistence")["rdb_last_bgsave_status"] != "ok" and time.monotonic() < deadline:
+            time.sleep(0.2)
+    print("broker settings restored")
+
+
 UNDO = {"unflood": unflood, "unpoison": unpoison, "unrename-metrics": unrename_metrics}
 
 
@@ -170,7 +224,11 @@ def main(argv: list[str]) -> None:
     p.add_argument("old")
     p.add_argument("new")
     sub.add_parser("unrename-metrics")
-    sub.add_parser("clean")  # unflood, unpoison and unrename-metrics in one process: what a full heal runs
+    p = sub.add_parser("broker-fault")
+    p.add_argument("kind", choices=["memory-full", "clients-near-limit", "save-failing", "read-only-replica"])
+    sub.add_parser("broker-heal")
+    # broker-heal, unflood, unpoison and unrename-metrics in one process: what a full heal runs
+    sub.add_parser("clean")
     opts = parser.parse_args(argv)
     if opts.op == "flood":
         flood(opts.count, opts.skew, opts.age_minutes)
@@ -180,8 +238,14 @@ def main(argv: list[str]) -> None:
         broker().hset(metrics.RENAMES, opts.old, opts.new)
         print(f"{opts.old} exported as {opts.new}")
     elif opts.op in ("unflood", "unpoison", "unrename-metrics", "clean"):
+        if opts.op == "clean":
+            broker_heal()  # first: the others write to Redis
         for op in (("unflood", "unpoison", "unrename-metrics") if opts.op == "clean" else (opts.op,)):
             UNDO[op]()
+    elif opts.op == "broker-fault":
+        broker_fault(opts.kind)
+    elif opts.op == "broker-heal":
+        broker_heal()
     elif opts.op == "init-metrics":
         init_metrics(opts.tenants)
     elif opts.op == "hog-memory":

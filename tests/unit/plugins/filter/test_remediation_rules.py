@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.aiagents.runbooks.plugins.filter.runbooks import (
+    broker_limits,
     memory_bytes,
     memory_target,
     pool_plan,
+    redis_login,
     scale_target,
 )
 
@@ -132,3 +134,44 @@ def test_a_bad_cap_or_factor_is_refused_naming_the_option():
         memory_target(512 * MIB, 1.5, "lots", options=options)
     with pytest.raises(ValueError, match=r"^worker_failures_memory_factor 0.5 must be above 1"):
         memory_target(512 * MIB, 0.5, "4Gi", options=options)
+
+
+def _broker(used=0, maxmemory=0, connected=10, maxclients=10000):
+    return {"memory": {"used": used, "max": maxmemory}, "clients": {"connected": connected, "max": maxclients}}
+
+
+def test_broker_limits_are_raised_from_the_current_ones_and_capped():
+    plan = broker_limits(_broker(used=95 * MIB, maxmemory=100 * MIB, connected=30, maxclients=34),
+                         ["redis_memory_full", "redis_clients_near_limit"])
+    assert [(item["name"], item["value"], item["finding"]) for item in plan["raise"]] == [
+        ("maxmemory", str(150 * MIB), "redis_memory_full"), ("maxclients", "51", "redis_clients_near_limit")]
+    assert plan["refused"] == []
+    capped = broker_limits(_broker(maxmemory=3 * GIB), ["redis_memory_full"], memory_cap="4Gi")
+    assert capped["raise"][0]["value"] == str(4 * GIB) and "capped at 4096 MiB" in capped["raise"][0]["reason"]
+
+
+def test_broker_limits_at_the_cap_are_refused_and_nothing_is_ever_lowered():
+    plan = broker_limits(_broker(maxmemory=8 * GIB, maxclients=10000),
+                         ["redis_memory_full", "redis_clients_near_limit"], memory_cap="4Gi", clients_cap=10000)
+    assert plan["raise"] == []
+    assert [item["finding"] for item in plan["refused"]] == ["redis_memory_full", "redis_clients_near_limit"]
+    assert "at the cap 4096 MiB" in plan["refused"][0]["reason"]
+    # a limit only for the finding reported, and none without a limit to start from (maxmemory 0: no limit)
+    assert [item["name"] for item in broker_limits(_broker(maxmemory=100 * MIB, maxclients=100),
+                                                   ["redis_clients_near_limit"])["raise"]] == ["maxclients"]
+    assert broker_limits(_broker(maxmemory=0), ["redis_memory_full"]) == {"raise": [], "refused": []}
+
+
+def test_broker_limit_factors_must_raise():
+    with pytest.raises(ValueError, match="high_queue_depth_broker_memory_factor 1 must be above 1"):
+        broker_limits(_broker(maxmemory=MIB), ["redis_memory_full"], memory_factor=1)
+
+
+def test_redis_login_from_a_url_names_no_secret_in_its_errors():
+    assert redis_login("rediss://runbooks:s3cret@redis.example:6390/2") == {
+        "login_host": "redis.example", "login_port": 6390, "login_user": "runbooks", "login_password": "s3cret",
+        "tls": True}
+    assert redis_login("redis://127.0.0.1/0")["login_port"] == 6379
+    with pytest.raises(ValueError) as refused:
+        redis_login("http://user:s3cret@host/0")
+    assert "s3cret" not in str(refused.value)

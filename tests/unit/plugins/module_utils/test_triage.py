@@ -83,3 +83,16 @@ def test_every_id_the_ranking_names_is_one_a_runbook_reports():
         assert cause in known, cause
         for pattern in patterns:
             assert any(fnmatchcase(name, pattern) for name in known), (cause, pattern)
+
+
+def test_a_broker_that_refuses_writes_ranks_above_everything_it_explains():
+    found = [
+        ("high_queue_depth", finding("redis_memory_full", "critical", "Redis refuses every write (OOM)")),
+        ("worker_failures", finding("redis_memory_full", "critical", "Redis refuses every write (OOM)")),
+        ("worker_failures", finding("worker_exception", "medium", "OutOfMemoryError in the workers' logs")),
+        ("high_queue_depth", finding("metric_no_data", "low", "queue_depth returned no data")),
+        ("high_queue_depth", finding("queue_depth_high", "high", "150 jobs queued")),
+    ]
+    (cause,) = rank(found)
+    assert cause["id"] == "redis_memory_full" and cause["seen_by"] == ["high_queue_depth", "worker_failures"]
+    assert {item["id"] for item in cause["explains"]} == {"worker_exception", "metric_no_data", "queue_depth_high"}
