@@ -401,6 +401,53 @@ def broker_limits(health, found, memory_factor=1.5, memory_cap="4Gi", clients_fa
     return {"raise": raised, "refused": refused}
 
 
+def intake_findings(metrics, containers=None, error_share=0.5):
+    """The intake (the webhook API) failing to take work in now, from its metrics (prometheus_info's result, the
+    last 2 minutes) and its logs (platform_intake's containers, the same window; a job queued after the last
+    refusal clears it): intake_enqueue_failing when the queue refused jobs - critical when at
+    least `error_share` of the webhooks failed, or their rate is unknown - else intake_server_errors for 5xx
+    answers with no refused job (a tenant lookup failing: the database)."""
+    results = (metrics or {}).get("metrics") or {}
+
+    def value(name):
+        item = results.get(name) or {}
+        return item.get("value") if item.get("status") == "ok" else None
+
+    total, failed = value("intake_per_second"), value("intake_5xx_per_second") or 0.0
+    refused = {str(series.get("labels", {}).get("reason", "unknown")): round(float(series["value"]))
+               for series in (results.get("intake_enqueue_errors") or {}).get("series") or []
+               if series.get("value")}
+    refused = {reason: count for reason, count in refused.items() if count > 0}
+    logged = [(item.get("signals") or {}).get("enqueue_failed") for item in containers or []]
+    logged = [entry for entry in logged if isinstance(entry, dict)]
+    logged_count = sum(int(entry.get("since_queued") or 0) for entry in logged)
+    tickets = [ticket for entry in logged for ticket in entry.get("tickets") or []][-20:]
+    # The logs, where they say so, tell whether it fails now: a job queued after the last refusal means the
+    # refusals in the metrics' window are past.
+    recovered = bool(logged) and any(entry.get("count") for entry in logged) and not logged_count
+    if recovered or (not refused and not logged_count and failed <= 0):
+        return []
+    share = failed / total if total else None
+    evidence = {"webhooks_per_second": total, "failed_per_second": round(failed, 3),
+                "failed_share": round(share, 3) if share is not None else None, "refused_by_reason_2m": refused,
+                "refused_in_logs": sum(int(entry.get("count") or 0) for entry in logged), "refused_tickets": tickets}
+    shown = f"{share:.0%} of webhooks answered 5xx" if share is not None else "the webhooks' rate is unknown"
+    if refused or logged_count:
+        count = sum(refused.values()) or evidence["refused_in_logs"]
+        reasons = ", ".join(f"{reason} {number}" for reason, number in sorted(refused.items())) or "see its logs"
+        severity = "critical" if share is None or share >= float(error_share) else "high"
+        return [finding("intake_enqueue_failing", severity,
+                        f"the webhook API could not queue {count} jobs ({reasons}); {shown}: tickets created now "
+                        "get no enhancement", evidence,
+                        "Fix what refuses the job - the broker (the redis_* findings, or redis_unreachable) - then "
+                        "have the refused tickets sent again: the webhook API's log names each (tenant_id, "
+                        "ticket_id), listed here too.")]
+    return [finding("intake_server_errors", "high",
+                    f"the webhook API answers 5xx ({failed:.2f}/s; {shown}) with no job refused by the queue",
+                    evidence, "Read the webhook API's logs: a failing tenant lookup points to the database "
+                    "(database_connection_issues).", "database_connection_issues")]
+
+
 def redis_login(url):
     """community.general.redis's connection options from a Redis URL (redis:// or rediss://)."""
     try:
@@ -569,6 +616,7 @@ class FilterModule:
                 "tenant_id_error": tenant_id_error, "onboarding_input_errors": onboarding_input_errors,
                 "secret_matches": secret_matches, "memory_bytes": memory_bytes, "scale_target": scale_target,
                 "memory_target": memory_target, "broker_limits": broker_limits, "redis_login": redis_login,
+                "intake_findings": intake_findings,
                 "pool_plan": pool_plan, "finding_outcomes": finding_outcomes,
                 "hung_findings": hung_findings, "pause_entry": pause_entry, "pause_findings": pause_findings,
                 "finding": make_finding, "failing_on": failing_on, "env_list": env_list,

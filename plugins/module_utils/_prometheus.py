@@ -28,6 +28,11 @@ RUNBOOK_QUERIES = {
     "failure_per_second": 'sum(rate(enhancement_requests_total{status="failure"}[5m])) or vector(0)',
     "success_rate_percent": "avg(enhancement_success_rate)",
     "p95_latency_seconds": "histogram_quantile(0.95, sum by (le) (rate(enhancement_duration_seconds_bucket[5m])))",
+    # The intake (the webhook API) over the last 2 minutes - now, not the past: webhooks answered 5xx, and
+    # jobs the queue refused, by reason.
+    "intake_per_second": "sum(rate(webhook_requests_total[2m]))",
+    "intake_5xx_per_second": 'sum(rate(webhook_requests_total{code=~"5.."}[2m])) or vector(0)',
+    "intake_enqueue_errors": "sum by (reason) (increase(webhook_enqueue_errors_total[2m]))",
     "worker_memory_bytes": 'sum by (pod) (container_memory_usage_bytes{pod=~"celery-worker.*"})',
     "worker_memory_limit_bytes": 'sum by (pod) (container_spec_memory_limit_bytes{pod=~"celery-worker.*"})',
 }

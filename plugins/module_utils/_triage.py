@@ -26,23 +26,25 @@ _WORKERS = ("queue_no_workers", "queue_few_workers", *_QUEUE)
 _WORKER_FAILURES = ("workers_all_down", "worker_crash_loop", "worker_exception", "worker_dependency_unreachable",
                     "worker_hung", "worker_task_long_running", *_WORKERS)
 # The layers, from the bottom of the stack up: on a tie, the lower layer ranks first.
-LAYERS = ("redis_", "db_", "rls_", "platform_paused", "worker", "api_", "queue_", "prometheus_", "metric_",
+LAYERS = ("redis_", "db_", "rls_", "platform_paused", "worker", "api_", "intake_", "queue_", "prometheus_", "metric_",
           "jaeger_", "traces_")
 
 EXPLAINS: dict[str, tuple[str, ...]] = {
     # The broker: nothing is queued or taken, the workers cannot connect.
-    "redis_unreachable": _WORKER_FAILURES,
-    # A broker that runs but refuses writes: no job is queued, acknowledged or answered for; the platform's
-    # metrics, kept in Redis, stop too.
-    "redis_read_only_replica": (*_WORKER_FAILURES, "metric_no_data"),
-    "redis_memory_full": (*_WORKER_FAILURES, "metric_no_data"),
-    "redis_persistence_failing": (*_WORKER_FAILURES, "metric_no_data"),
-    # No client slot left: a worker (re)starting cannot connect.
+    "redis_unreachable": (*_WORKER_FAILURES, "intake_*"),
+    # A broker that runs but refuses writes: no job is queued (the intake fails), acknowledged or answered for;
+    # the platform's metrics, kept in Redis, stop too.
+    "redis_read_only_replica": (*_WORKER_FAILURES, "metric_no_data", "intake_*"),
+    "redis_memory_full": (*_WORKER_FAILURES, "metric_no_data", "intake_*"),
+    "redis_persistence_failing": (*_WORKER_FAILURES, "metric_no_data", "intake_*"),
+    # No client slot left: a worker (re)starting, or the intake, cannot connect.
     "redis_clients_near_limit": ("worker_dependency_unreachable", "workers_all_down", "worker_crash_loop",
-                                 "worker_exception", *_WORKERS),
+                                 "worker_exception", "intake_*", *_WORKERS),
+    # Jobs that never reached the queue: tickets wait for an enhancement that will not come.
+    "intake_enqueue_failing": ("queue_low_throughput",),
     "redis_evicting": ("queue_unacked_stale", "worker_exception"),
     # The database: workers fail their jobs or cannot start.
-    "db_unreachable": (*_WORKER_FAILURES, "db_connections_saturated", "db_idle_*"),
+    "db_unreachable": (*_WORKER_FAILURES, "db_connections_saturated", "db_idle_*", "intake_server_errors"),
     "db_auth_failed": _WORKER_FAILURES,
     "db_database_missing": _WORKER_FAILURES,
     "db_corruption_suspected": _WORKER_FAILURES,

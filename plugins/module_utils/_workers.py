@@ -60,6 +60,12 @@ RECOVERED = ((JOB_SUCCEEDED, ("redis", "postgres")),  # a job needs both
              (re.compile(r"Connected to redis", re.I), ("redis",)))  # the broker (re)connected
 
 
+# The webhook API's own line for a job the queue refused (the sandbox's api logs it so; a platform that words it
+# otherwise is read through its metrics alone).
+ENQUEUE_FAILED = re.compile(r"enqueue failed tenant_id=(\S+) ticket_id=(\S+): (\w+)")
+ENQUEUED = re.compile(r"webhook queued tenant_id=")
+
+
 def analyse_logs(lines: list[str], died: bool = False) -> dict[str, Any]:
     """What the logs say: OOM, segfaults, exceptions, unreachable dependencies, the job before each crash.
 
@@ -70,7 +76,8 @@ def analyse_logs(lines: list[str], died: bool = False) -> dict[str, Any]:
     a pod in back-off) - its last job counts as the job before a crash too."""
     signals: dict[str, Any] = {"oom": 0, "segfault": 0, "exceptions": Counter(), "exception_lines": [],
                                "dependency_errors": [], "unreachable": [], "jobs_succeeded": 0,
-                               "last_job": None, "last_ticket_before_restart": []}
+                               "last_job": None, "last_ticket_before_restart": [],
+                               "enqueue_failed": {"count": 0, "reasons": Counter(), "tickets": [], "since_queued": 0}}
     errors: dict[str, list[str]] = {"redis": [], "postgres": []}
     last_ticket = None
     saw_start = False
@@ -96,6 +103,17 @@ def analyse_logs(lines: list[str], died: bool = False) -> dict[str, Any]:
         if DEPENDENCY.search(line):
             name = dependency_name(line)
             errors[name] = (errors[name] + [line.strip()[:300]])[-5:]
+        if ENQUEUED.search(line):  # a job queued since: the refusals before it are past
+            signals["enqueue_failed"]["since_queued"] = 0
+        refused = ENQUEUE_FAILED.search(line)
+        if refused:
+            signals["enqueue_failed"]["count"] += 1
+            signals["enqueue_failed"]["since_queued"] += 1
+            signals["enqueue_failed"]["reasons"][refused.group(3)] += 1
+            signals["enqueue_failed"]["tickets"] = (signals["enqueue_failed"]["tickets"]
+                                                    + [{"tenant_id": refused.group(1),
+                                                        "ticket_id": refused.group(2)}])[-20:]
+            continue  # the api's own account of a refusal, not an exception of its own nor a lost dependency
         stripped = line.strip()
         match = EXCEPTION.match(stripped)
         if match and not stripped.startswith(("File ", "Traceback")):
@@ -105,6 +123,7 @@ def analyse_logs(lines: list[str], died: bool = False) -> dict[str, Any]:
     if died and last_ticket:
         signals["last_ticket_before_restart"].append(last_ticket)
     signals["exceptions"] = dict(signals["exceptions"])
+    signals["enqueue_failed"]["reasons"] = dict(signals["enqueue_failed"]["reasons"])
     signals["dependency_errors"] = errors["redis"] + errors["postgres"]
     signals["unreachable"] = [name for name in ("postgres", "redis") if errors[name]]
     return signals

@@ -39,7 +39,8 @@ options:
     type: list
     elements: str
     choices: [queue_depth, worker_active_count, success_per_second, failure_per_second, success_rate_percent,
-              p95_latency_seconds, worker_memory_bytes, worker_memory_limit_bytes]
+              p95_latency_seconds, intake_per_second, intake_5xx_per_second, intake_enqueue_errors,
+              worker_memory_bytes, worker_memory_limit_bytes]
   trend_window:
     description: Seconds of queue depth history to classify (the runbook looks at 15 minutes); above 0, at most 604800.
     type: float

@@ -108,3 +108,22 @@ def test_triage_of_a_running_platform_names_no_outage_and_drops_no_finding(heale
     listed = causes | {item["id"] for cause in report["causes"] for item in cause["explains"]}
     assert listed == {f["id"] for f in report["findings"] if f["severity"] != "info"}
     assert [cause["rank"] for cause in report["causes"]] == list(range(1, len(report["causes"]) + 1))
+
+
+def test_triage_ranks_a_broker_refusing_writes_above_the_refused_intake(healed, run_playbook, tmp_path):
+    """Redis read-only: nothing is down, every service answers, yet no webhook can be queued."""
+    sandbox = healed
+    sandbox.cli("fault", "redis-read-only-replica")
+    try:
+        answers = [sandbox.signed_webhook("acme-corp", f"T-READONLY-{n}").status_code for n in range(4)]
+        assert answers == [503] * 4
+        assert sandbox.metrics()['webhook_enqueue_errors_total{reason="readonly"}'] >= 4
+        report = triage(run_playbook, tmp_path)
+        top = report["causes"][0]
+        assert (top["id"], top["severity"]) == ("redis_read_only_replica", "critical")
+        assert "intake_enqueue_failing" in {item["id"] for item in top["explains"]}
+        refused = next(f for f in report["findings"] if f["id"] == "intake_enqueue_failing")
+        assert {"tenant_id": "acme-corp", "ticket_id": "T-READONLY-3"} in refused["evidence"]["refused_tickets"]
+    finally:
+        sandbox.cli("heal", "redis-read-only-replica")
+    assert sandbox.signed_webhook("acme-corp", "T-READONLY-AGAIN").status_code == 202

@@ -3,7 +3,10 @@
 POST /webhook/servicedesk?tenant_id=ID   SDP webhook: HMAC-SHA256 (hex) of the
     raw body in X-SDP-Signature, keyed with the tenant's webhook secret.
     202 queued | 401 bad/missing signature | 404 unknown tenant | 400 bad body
-GET  /metrics                            Prometheus text
+    | 503 tenant lookup or enqueue failed (logged: "enqueue failed tenant_id=...
+    ticket_id=...: <reason>: <error>", so the lost tickets can be sent again)
+GET  /metrics                            Prometheus text, with this process's
+    webhook_requests_total{code} and webhook_enqueue_errors_total{reason}
 GET  /healthz                            Redis and PostgreSQL reachable
 
 The webhook secret is looked up per request (tenant row -> secret file), so a
@@ -32,6 +35,35 @@ from .jobqueue import enqueue
 log = logging.getLogger("aiagents.api")
 broker = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
 _ping_lock = threading.Lock()
+
+# The intake's own counters, kept in this process (the api renders its own /metrics, and they must count
+# while Redis refuses writes). Known label values start at 0, so rate() answers from the first scrapes.
+ENQUEUE_ERRORS = ("oom", "readonly", "misconf", "max_clients", "connection", "other")
+_intake_lock = threading.Lock()
+_responses: dict[str, int] = {code: 0 for code in ("202", "503")}
+_enqueue_errors: dict[str, int] = dict.fromkeys(ENQUEUE_ERRORS, 0)
+
+
+def enqueue_error_reason(exc: BaseException) -> str:
+    """Why Redis (through redis-py or kombu) refused the job, as a metric label."""
+    text = str(exc)
+    for reason, marker in (("oom", "maxmemory"), ("readonly", "read only replica"), ("misconf", "MISCONF"),
+                           ("max_clients", "max number of clients")):
+        if marker in text:
+            return reason
+    return "connection" if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)) else "other"
+
+
+def intake_metrics() -> str:
+    with _intake_lock:
+        responses, errors = dict(_responses), dict(_enqueue_errors)
+    lines = ["# HELP webhook_requests_total Webhooks received by this api process, by HTTP status.",
+             "# TYPE webhook_requests_total counter"]
+    lines += [f'webhook_requests_total{{code="{code}"}} {count}' for code, count in sorted(responses.items())]
+    lines += ["# HELP webhook_enqueue_errors_total Webhooks whose job the queue refused, by reason.",
+              "# TYPE webhook_enqueue_errors_total counter"]
+    lines += [f'webhook_enqueue_errors_total{{reason="{reason}"}} {count}' for reason, count in sorted(errors.items())]
+    return "\n".join(lines) + "\n"
 
 
 def tenant_webhook_secret(tenant_id: str) -> tuple[bool, str | None]:
@@ -80,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/metrics":
             try:
-                text = metrics.render(broker, settings.queue_name, active_workers())
+                text = metrics.render(broker, settings.queue_name, active_workers()) + intake_metrics()
             except redis.RedisError as exc:
                 self._reply(503, {"error": f"redis unavailable: {exc}"})
                 return
@@ -97,28 +129,35 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(404, {"error": "not found"})
 
     def do_POST(self) -> None:
+        status = self._webhook()
+        if status is not None:
+            with _intake_lock:
+                _responses[str(status)] = _responses.get(str(status), 0) + 1
+
+    def _webhook(self) -> int | None:
+        """Handle a webhook; the status replied (None for a path that is not the webhook)."""
         parts = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if parts.path != "/webhook/servicedesk":
             self._reply(404, {"error": "not found"})
-            return
+            return None
         tenant_id = parse_qs(parts.query).get("tenant_id", [""])[0]
         try:
             exists, secret = tenant_webhook_secret(tenant_id)
         except psycopg2.Error as exc:
             log.error("tenant lookup failed tenant_id=%s: %s", tenant_id, str(exc).strip())
             self._reply(503, {"error": "tenant lookup failed"})
-            return
+            return 503
         if not exists:
             self._reply(404, {"error": f"unknown tenant {tenant_id!r}"})
-            return
+            return 404
         signature = self.headers.get("X-SDP-Signature", "").strip().lower()
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest() if secret else None
         if expected is None or not hmac.compare_digest(signature, expected):
             log.warning("webhook rejected tenant_id=%s: %s", tenant_id,
                         "no webhook secret configured" if expected is None else "bad or missing signature")
             self._reply(401, {"error": "invalid signature"})
-            return
+            return 401
         try:
             payload = json.loads(body)
             ticket = payload.get("ticket") or payload.get("request") or payload
@@ -126,11 +165,21 @@ class Handler(BaseHTTPRequestHandler):
             priority = payload.get("priority")
         except (ValueError, KeyError, AttributeError, TypeError):
             self._reply(400, {"error": "body must be JSON with ticket_id (or ticket.id)"})
-            return
-        enqueue(broker, ticket_id, tenant_id, priority=int(priority) if priority is not None else None)
+            return 400
+        try:
+            enqueue(broker, ticket_id, tenant_id, priority=int(priority) if priority is not None else None)
+        except Exception as exc:  # pylint: disable=broad-except  # redis-py's or kombu's: the queue refused it
+            reason = enqueue_error_reason(exc)
+            with _intake_lock:
+                _enqueue_errors[reason] = _enqueue_errors.get(reason, 0) + 1
+            log.error("enqueue failed tenant_id=%s ticket_id=%s: %s: %s", tenant_id, ticket_id, reason,
+                      str(exc).strip()[:300])
+            self._reply(503, {"error": "the queue refused the job; try again later"})
+            return 503
         log.info("webhook queued tenant_id=%s ticket_id=%s", tenant_id, ticket_id)
         self._reply(202, {"status": "queued", "tenant_id": tenant_id, "ticket_id": ticket_id,
                           "queue_format": settings.queue_format})
+        return 202
 
     def log_message(self, fmt: str, *args: Any) -> None:
         log.debug(fmt, *args)

@@ -44,8 +44,9 @@ def initialise(client: redis.Redis, tenants: list[str]) -> None:
 
 
 def queue_depth(client: redis.Redis, queue: str) -> int:
-    """Depth over the plain list and Celery's priority siblings."""
-    pipe = client.pipeline()
+    """Depth over the plain list and Celery's priority siblings (reads in one round trip; no MULTI, which a
+    Redis at maxmemory refuses even for reads)."""
+    pipe = client.pipeline(transaction=False)
     for suffix in PRIORITY_SUFFIXES:
         pipe.llen(queue + suffix)
     return sum(pipe.execute())

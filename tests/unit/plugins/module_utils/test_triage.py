@@ -96,3 +96,12 @@ def test_a_broker_that_refuses_writes_ranks_above_everything_it_explains():
     (cause,) = rank(found)
     assert cause["id"] == "redis_memory_full" and cause["seen_by"] == ["high_queue_depth", "worker_failures"]
     assert {item["id"] for item in cause["explains"]} == {"worker_exception", "metric_no_data", "queue_depth_high"}
+
+
+def test_the_intake_failing_is_listed_under_the_broker_that_refuses_its_jobs():
+    found = [("high_queue_depth", finding("intake_enqueue_failing", "critical", "the API could not queue 6 jobs")),
+             ("high_queue_depth", finding("redis_read_only_replica", "critical", "Redis is a read-only replica")),
+             ("database_connection_issues", finding("db_long_running_query", "medium", "a query runs 6 min"))]
+    causes = rank(found)
+    assert [cause["id"] for cause in causes] == ["redis_read_only_replica", "db_long_running_query"]
+    assert [item["id"] for item in causes[0]["explains"]] == ["intake_enqueue_failing"]
