@@ -331,9 +331,12 @@ class KubePlatform:
             self._manifests = manifests()
         return next(doc for doc in self._manifests if doc["kind"].lower() == kind and doc["metadata"]["name"] == name)
 
-    def ready_pod(self, label: str) -> str:
-        pods = client.CoreV1Api(self.api).list_namespaced_pod(NAMESPACE, label_selector=label).items
-        ready = sorted(p.metadata.name for p in pods if _pod_ready(p) and not p.metadata.deletion_timestamp)
+    def ready_pod(self, label: str, running: bool = False) -> str:
+        """A Ready pod with `label` (or, with `running`, a Running one when none is Ready)."""
+        pods = [p for p in client.CoreV1Api(self.api).list_namespaced_pod(NAMESPACE, label_selector=label).items
+                if not p.metadata.deletion_timestamp]
+        ready = sorted(p.metadata.name for p in pods if _pod_ready(p)) or \
+            sorted(p.metadata.name for p in pods if running and p.status.phase == "Running")
         if not ready:
             raise SystemExit(f"sandbox: no Ready pod with {label}; run `sandbox up --platform kubernetes`")
         return ready[0]
@@ -362,7 +365,10 @@ class KubePlatform:
 
     # -- the operations
     def ops(self, *args: str, check: bool = True) -> str:
-        return self.exec(self.ready_pod("app=api"), ["python", "-m", "aiagents_sandbox.ops", *args], check).stdout
+        # A running api pod will do: with the broker refusing PING (MISCONF) none is Ready, and that is
+        # exactly when the operations that heal it must run.
+        return self.exec(self.ready_pod("app=api", running=True), ["python", "-m", "aiagents_sandbox.ops", *args],
+                         check).stdout
 
     def _psql(self, *args: str, check: bool = True) -> Completed:
         return self.exec("postgres-0", ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
