@@ -31,6 +31,10 @@ SELECT json_build_object(
   'superuser_reserved', current_setting('superuser_reserved_connections')::int,
   'reserved', coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int,
   'data_checksums', current_setting('data_checksums')::bool,
+  'freeze_max_age', current_setting('autovacuum_freeze_max_age')::bigint,
+  'xid_ages', (SELECT coalesce(json_agg(json_build_object(
+      'database', d.datname, 'age', age(d.datfrozenxid), 'connectable', d.datallowconn)
+      ORDER BY age(d.datfrozenxid) DESC), '[]') FROM pg_database d),
   'checksum_failures', (SELECT coalesce(json_agg(json_build_object(
       'database', coalesce(s.datname, '(shared catalogs)'), 'failures', s.failures,
       'last_failure', s.stats->>'checksum_last_failure') ORDER BY s.datname), '[]')
@@ -56,7 +60,14 @@ DEFAULT_THRESHOLDS = {
     "idle_leak_count": 20,
     "idle_in_transaction_seconds": 300.0,
     "lock_wait_seconds": 30.0,
+    "xid_age_high": 1_000_000_000,
 }
+# Transaction ids (PostgreSQL's "Preventing Transaction ID Wraparound Failures"): the oldest unfrozen xid of a
+# database may be at most 2^31 transactions old; PostgreSQL warns from 40 million left (100 million from
+# PostgreSQL 19) and refuses to assign new ones - every write fails - with 3 million left.
+XID_WRAP = 2 ** 31
+XID_WARN_LEFT = 40_000_000
+XID_STOP_LEFT = 3_000_000
 # What each threshold may be: a count of idle connections from 1, a share of the slots, seconds from 0.
 THRESHOLD_LIMITS = {
     "long_query_seconds": {"minimum": 0},
@@ -64,6 +75,7 @@ THRESHOLD_LIMITS = {
     "idle_leak_count": {"minimum": 1},
     "idle_in_transaction_seconds": {"minimum": 0},
     "lock_wait_seconds": {"minimum": 0},
+    "xid_age_high": {"minimum": 0, "maximum": XID_WRAP},
 }
 QUERY_CHARS_MAX = 1048576  # PostgreSQL keeps at most track_activity_query_size (<= 1 MB) of a query
 
@@ -113,6 +125,31 @@ def unreachable_findings(failure, params: dict) -> list[dict]:
                     "Unresponsive 5+ min: page the DBA and on-call (critical).", runbook=RUNBOOK)]
 
 
+def xid_findings(xids: dict, thresholds: dict) -> list[dict]:
+    """db_xid_wraparound: the oldest unfrozen transaction id of a database against the wraparound point - high
+    from the threshold's age, critical once PostgreSQL warns, and refusing writes at its stop limit."""
+    oldest = xids.get("oldest")
+    if not oldest or oldest["age"] < min(thresholds["xid_age_high"], XID_WRAP - XID_WARN_LEFT):
+        return []
+    left = XID_WRAP - oldest["age"]
+    if left <= XID_STOP_LEFT:
+        severity, state = "critical", "PostgreSQL refuses new transaction ids: every write fails"
+    elif left <= XID_WARN_LEFT:
+        severity, state = "critical", f"PostgreSQL refuses every write within {left:,} transactions"
+    else:
+        severity, state = "high", f"{left:,} transactions left before PostgreSQL refuses writes"
+    where = oldest["database"]
+    return [finding(
+        "db_xid_wraparound", severity,
+        f"database {where}'s oldest unfrozen transaction id is {oldest['age']:,} transactions old: {state}",
+        {**oldest, "left": left, "threshold": thresholds["xid_age_high"],
+         "autovacuum_freeze_max_age": xids.get("autovacuum_freeze_max_age")},
+        f"Page the DBA. Find what holds the freeze horizon back (a long or prepared transaction, a replication "
+        f"slot), end it, then run a database-wide VACUUM (FREEZE) in {where}"
+        + ("" if oldest.get("connectable", True) else " (it takes no connections: allow them for the vacuum)")
+        + ". Never reset the transaction counter: that loses data.", runbook=RUNBOOK)]
+
+
 def read_activity(client, query_chars: int) -> dict:
     started = time.monotonic()
     data = client.execute(ACTIVITY_SQL, {"query_chars": query_chars}, label="activity", fetch="one")[0]
@@ -147,6 +184,8 @@ def summarise(data: dict, thresholds: dict) -> dict[str, Any]:
                          and (backend["query_seconds"] or 0) > thresholds["long_query_seconds"]],
         "blocking": lock_chains(others),
         "integrity": {"data_checksums": data["data_checksums"], "checksum_failures": data["checksum_failures"]},
+        "transaction_ids": {"oldest": (data.get("xid_ages") or [None])[0],
+                            "autovacuum_freeze_max_age": data.get("freeze_max_age")},
         "own_pid": own,
     }
 
@@ -237,6 +276,7 @@ def activity_findings(summary: dict, data: dict, thresholds: dict) -> list[dict]
             "Do not restart, vacuum or reindex before the DBA has a copy of the data directory. The counter only "
             "grows: once the DBA has repaired and checked the database, clear it with SELECT pg_stat_reset() in "
             "each database named, then start intake and the workers again.", runbook=RUNBOOK))
+    out.extend(xid_findings(summary["transaction_ids"], thresholds))
     blockers = {chain["blocker"]["pid"] for chain in summary["blocking"]}
     for backend in summary["long_running"]:
         out.append(finding(

@@ -48,6 +48,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "db_auth_failed": _WORKER_FAILURES,
     "db_database_missing": _WORKER_FAILURES,
     "db_corruption_suspected": _WORKER_FAILURES,
+    # Transaction ids used up: every write fails, the workers' jobs with it.
+    "db_xid_wraparound": ("worker_exception", "intake_server_errors", *_QUEUE),
     "db_connections_saturated": ("worker_exception", "worker_dependency_unreachable", "worker_task_long_running",
                                  *_QUEUE),
     "db_pool_misconfigured": ("db_connections_saturated", "worker_exception", "worker_dependency_unreachable",

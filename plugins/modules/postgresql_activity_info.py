@@ -23,6 +23,9 @@ description:
     M(aiagents.runbooks.postgresql_backend_terminate) needs.
   - Data page checksum failures counted in C(pg_stat_database) (PostgreSQL 12 and later, on a cluster with
     data checksums) are C(db_corruption_suspected), critical.
+  - The oldest unfrozen transaction id of each database (C(age(datfrozenxid))) against the wraparound point,
+    2^31 transactions - C(db_xid_wraparound), high from O(thresholds.xid_age_high), critical once fewer than
+    40 million are left (PostgreSQL warns) and when it refuses new ones (3 million left - every write fails).
   - Log in as a superuser or a member of C(pg_read_all_stats) to see other roles' queries.
   - Read-only - the session runs with C(default_transaction_read_only) on.
 author:
@@ -53,6 +56,11 @@ options:
         description: A lock chain whose longest waiter waited this long is C(db_blocking_locks) (0 or more, finite).
         type: float
         default: 30
+      xid_age_high:
+        description: Age of a database's oldest unfrozen transaction id from which C(db_xid_wraparound) fires
+          (0 to 2^31).
+        type: int
+        default: 1000000000
   query_chars:
     description: Query texts are cut to this many characters (0 to 1048576).
     type: int
@@ -139,6 +147,14 @@ integrity:
   type: dict
   sample: {"data_checksums": true, "checksum_failures": [{"database": "ai_agents", "failures": 1,
            "last_failure": "2026-11-28T03:00:00.123456+00:00"}]}
+transaction_ids:
+  description: >-
+    The database whose oldest unfrozen transaction id is the oldest (C(age(datfrozenxid))), and
+    C(autovacuum_freeze_max_age) (null when unreachable).
+  returned: always
+  type: dict
+  sample: {"oldest": {"database": "ai_agents", "age": 1200000123, "connectable": true},
+           "autovacuum_freeze_max_age": 200000000}
 own_pid:
   description: The module's own backend (left out of the lists above, counted in RV(connections)).
   returned: when reachable
@@ -222,6 +238,7 @@ def main() -> None:
     except (_postgres.ConnectFailure, _postgres.QueryTimeout) as exc:  # a server down or hung: a finding
         module.exit_json(changed=False, reachable=False, server_version=None, server_version_num=None,
                          connections=None, idle_in_transaction=[], long_running=[], blocking=[], integrity=None,
+                         transaction_ids=None,
                          round_trips=client.round_trips if client else 0,
                          findings=_postgres_activity.unreachable_findings(exc, params))
     except RunbookError as exc:

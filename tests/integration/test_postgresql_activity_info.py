@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -11,7 +14,7 @@ import psycopg2.errors
 import psycopg2.sql
 import pytest
 
-from tests.harness.servers import PostgresServer, throwaway
+from tests.harness.servers import PostgresServer, _postgres_bin, throwaway
 from tests.harness.slow import MARGIN, hung_postgres, silent_server, task_seconds, within
 
 MODULE = "aiagents.runbooks.postgresql_activity_info"
@@ -458,3 +461,39 @@ def test_a_password_in_connect_params_is_masked_everywhere_even_at_vvv(postgres_
     bad = run_module(MODULE, {**params, "connect_params": connect_params("Wr0ng-in-params-pw")}, verbosity=3)
     assert bad.rc == 0 and ids(bad.result) == ["db_auth_failed"], bad.stdout
     assert "Wr0ng-in-params-pw" not in bad.stdout and "Wr0ng-in-params-pw" not in str(bad.result)
+
+
+# One pg_xact segment holds the commit status of 2^20 transactions; pg_resetwal's documentation: a safe next
+# transaction id is the segment after the largest file in pg_xact, times 0x100000 - with that segment present.
+XACT_SEGMENT_XIDS = 0x100000
+
+
+def test_transaction_ids_near_wraparound_are_a_finding(tmp_path, run_module):
+    """A real cluster whose transaction counter pg_resetwal moved 1.2 billion on: every database's oldest
+    unfrozen id is that old. Autovacuum would freeze them at once (they pass autovacuum_freeze_max_age), so it
+    is held off for the test - as a cluster whose vacuum cannot keep up."""
+    settings = {"autovacuum": "off", "autovacuum_freeze_max_age": "2000000000"}
+    with throwaway(lambda workdir: PostgresServer(workdir, settings=settings), "postgres-xid", end="stop") as server:
+        assert "db_xid_wraparound" not in [f["id"] for f in activity(run_module, server)["findings"]]
+        server.stop()
+        segment = 1200
+        xact = server.datadir / "pg_xact" / f"{segment:04X}"
+        xact.write_bytes(bytes(32 * 8192))
+        if os.geteuid() == 0:
+            shutil.chown(xact, "postgres", "postgres")
+        subprocess.run([_postgres_bin("pg_resetwal"), "-x", str(segment * XACT_SEGMENT_XIDS), str(server.datadir)],
+                       check=True, capture_output=True, **server._as_user)  # pylint: disable=protected-access
+        server.start()
+        result = activity(run_module, server)
+        (found,) = [f for f in result["findings"] if f["id"] == "db_xid_wraparound"]
+        assert found["severity"] == "high" and found["evidence"]["age"] > 1_200_000_000
+        assert found["evidence"]["left"] == 2 ** 31 - found["evidence"]["age"]
+        assert result["transaction_ids"]["autovacuum_freeze_max_age"] == 2_000_000_000
+        # The resolution: a database-wide VACUUM (FREEZE) in each database, template0 let in for it.
+        superuser_sql(server, "postgres", "ALTER DATABASE template0 ALLOW_CONNECTIONS true")
+        for database in ("postgres", "template1", "template0"):
+            superuser_sql(server, database, "VACUUM (FREEZE)")
+        superuser_sql(server, "postgres", "ALTER DATABASE template0 ALLOW_CONNECTIONS false")
+        after = activity(run_module, server)
+        assert "db_xid_wraparound" not in [f["id"] for f in after["findings"]]
+        assert after["transaction_ids"]["oldest"]["age"] < 1_000_000
