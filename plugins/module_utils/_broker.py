@@ -12,9 +12,9 @@ errorstats) and, in the same pipeline, the settings INFO does not show.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
 
 # Thresholds; each overridable through the modules' broker_thresholds option.
@@ -216,11 +216,10 @@ def argument_spec() -> dict[str, Any]:
 def refusal(params: dict[str, Any]) -> str | None:
     """The message refusing a threshold out of its range (naming it), or None."""
     for name, value in (params.get("broker_thresholds") or {}).items():
-        if value is None:
-            continue
-        if math.isnan(value) or value < 0 or (name.endswith("_ratio") and (value == 0 or value > 1)):
-            allowed = "above 0 and at most 1" if name.endswith("_ratio") else "at least 0"
-            return f"broker_thresholds.{name} must be {allowed}, got {value}"
+        limits = {"above": 0, "maximum": 1} if name.endswith("_ratio") else {"minimum": 0}
+        refused = out_of_range(f"broker_thresholds.{name}", value, **limits)
+        if refused:
+            return refused
     return None
 
 
