@@ -20,6 +20,11 @@ from kubernetes.dynamic import DynamicClient
 
 from . import cluster
 
+try:  # sandbox/volumes.py: on the path when sandbox/bin/sandbox runs this, a sibling when imported as sandbox.kube
+    import volumes
+except ImportError:
+    from .. import volumes
+
 SANDBOX = cluster.SANDBOX
 MANIFESTS = SANDBOX / "k8s"
 SECRETS = SANDBOX / "secrets"
@@ -27,7 +32,7 @@ NAMESPACE = cluster.NAMESPACE
 FIELD_MANAGER = "aiagents-sandbox"
 PLATFORM_IMAGE = "aiagents-sandbox/platform:1"
 PAUSE_IMAGE = "aiagents-sandbox/pause:1"
-POSTGRES_VOLUME = "aiagents-sandbox-postgres"
+VOLUMES = cluster.STATE / "volumes"
 RUNBOOKS_ACCOUNT = "runbooks"
 # A token for the runbooks' kubeconfig, re-issued by every `up`.
 RUNBOOKS_TOKEN_SECONDS = 7 * 24 * 3600
@@ -128,17 +133,18 @@ def manifests() -> list[dict[str, Any]]:
     return docs
 
 
-def postgres_volume() -> dict[str, Any]:
-    """PostgreSQL's claim (data-postgres-0) binds to a directory of the node
-    under the sandbox's state: it outlives the pod, as a volume does."""
-    path = cluster.STATE / "volumes" / "postgres"
-    return {
-        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": POSTGRES_VOLUME},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "persistentVolumeReclaimPolicy": "Retain",
-                 "hostPath": {"path": str(path), "type": "DirectoryOrCreate"},
-                 "claimRef": {"namespace": NAMESPACE, "name": "data-postgres-0"}},
-    }
+def data_volumes() -> list[dict[str, Any]]:
+    """PostgreSQL's and Redis's claims (data-postgres-0, data-redis-0) bind
+    to directories of the node under the sandbox's state, each a small
+    filesystem of its own (sandbox/volumes.py, mounted here): they outlive
+    the pods, as volumes do, and they can fill up."""
+    return [{
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"aiagents-sandbox-{name}"},
+        "spec": {"capacity": {"storage": volumes.SIZES[name].replace("g", "Gi").replace("m", "Mi")},
+                 "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Retain",
+                 "hostPath": {"path": str(volumes.mount(VOLUMES, name)), "type": "Directory"},
+                 "claimRef": {"namespace": NAMESPACE, "name": f"data-{name}-0"}},
+    } for name in volumes.SIZES]
 
 
 def apply(api: client.ApiClient, docs: list[dict[str, Any]]) -> None:
@@ -146,8 +152,18 @@ def apply(api: client.ApiClient, docs: list[dict[str, Any]]) -> None:
     for doc in docs:
         resource = dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
         namespace = doc["metadata"].get("namespace") if resource.namespaced else None
-        resource.server_side_apply(body=doc, name=doc["metadata"]["name"], namespace=namespace,
-                                   field_manager=FIELD_MANAGER, force_conflicts=True)
+        try:
+            resource.server_side_apply(body=doc, name=doc["metadata"]["name"], namespace=namespace,
+                                       field_manager=FIELD_MANAGER, force_conflicts=True)
+        except ApiException as exc:
+            # A StatefulSet's claim templates cannot change in place (a cluster brought back up from the state
+            # of an older sandbox): it is replaced; its claims, and so its data, stay.
+            if doc["kind"] != "StatefulSet" or exc.status != 422:
+                raise
+            say(f"replacing statefulset {doc['metadata']['name']}: its claim templates changed")
+            resource.delete(name=doc["metadata"]["name"], namespace=namespace)
+            resource.server_side_apply(body=doc, name=doc["metadata"]["name"], namespace=namespace,
+                                       field_manager=FIELD_MANAGER, force_conflicts=True)
 
 
 def _mounted_secrets(deployment: client.V1Deployment) -> set[str]:
@@ -247,7 +263,7 @@ def up() -> None:
     import_images(bin_dir)
     api = api_client()
     say("applying sandbox/k8s")
-    apply(api, [postgres_volume(), *manifests()])
+    apply(api, [*data_volumes(), *manifests()])
     write_runbooks_kubeconfig(api)
     wait_ready(api)
     say(f"kubernetes platform up in {time.monotonic() - started:.0f}s "
@@ -308,6 +324,18 @@ class KubePlatform:
 
     def __init__(self) -> None:
         self.state = cluster.STATE
+
+    @staticmethod
+    def volume(service: str) -> Path:
+        """Where the service's data volume is on the node (its PersistentVolume's hostPath)."""
+        return VOLUMES / service
+
+    @property
+    def pgdata_in_volume(self) -> str:
+        """PGDATA within PostgreSQL's volume (sandbox/k8s/postgres.yaml: a directory under its mount)."""
+        env = self._manifest("statefulset", "postgres")["spec"]["template"]["spec"]["containers"][0]["env"]
+        pgdata = next(e["value"] for e in env if e["name"] == "PGDATA")
+        return str(Path(pgdata).relative_to("/var/lib/postgresql/data"))
         config_doc = next(doc for doc in yaml.safe_load_all((MANIFESTS / "config.yaml").read_text())
                           if doc and doc["kind"] == "ConfigMap")
         self.env: dict[str, str] = {key: str(value) for key, value in config_doc["data"].items()}
@@ -375,8 +403,8 @@ class KubePlatform:
                                         "-U", self.env["POSTGRES_ADMIN_USER"], "-d", self.env["POSTGRES_DB"], *args],
                          check)
 
-    def admin_sql(self, sql: str, check: bool = True) -> Completed:
-        return self._psql("-c", sql, check=check)
+    def admin_sql(self, sql: str, check: bool = True, database: str = "") -> Completed:
+        return self._psql(*(["-d", database] if database else []), "-c", sql, check=check)
 
     def reapply_rls(self) -> None:
         # The image carries sandbox/postgres/rls.sql (rebuilt by every `up`).
@@ -563,10 +591,7 @@ class KubePlatform:
     def write_data_file(self, relative: str, offset: int, data: bytes) -> None:
         """Bytes written into a file of the stopped database's data directory,
         on the node (the claim's volume is a directory there)."""
-        env = self._manifest("statefulset", "postgres")["spec"]["template"]["spec"]["containers"][0]["env"]
-        pgdata = next(e["value"] for e in env if e["name"] == "PGDATA")
-        mount = "/var/lib/postgresql/data"
-        host = cluster.STATE / "volumes" / "postgres" / Path(pgdata).relative_to(mount) / relative
+        host = self.volume("postgres") / self.pgdata_in_volume / relative
         self.stop_service("postgres")
         with open(host, "r+b") as handle:
             handle.seek(offset)

@@ -12,6 +12,8 @@ import psycopg2
 import pytest
 import requests
 
+from tests.harness.storage_faults import check_disk_faults, check_xid_fault
+
 if TYPE_CHECKING:
     from conftest import KubeSandbox
 
@@ -148,3 +150,16 @@ def test_heal_all_restores_the_manifests(kube_healed: KubeSandbox) -> None:
     assert len(kube.pods("app=celery-worker")) == 2
     env = kube.apps().read_namespaced_deployment("celery-worker", NAMESPACE).spec.template.spec.containers[0].env
     assert {e.name for e in env} == {"SANDBOX_ROLE", "WORKER_NODE_ID"}
+
+
+def test_the_claims_volumes_fill_and_postgresql_refuses_writes_until_healed(kube_healed: KubeSandbox) -> None:
+    """data-postgres-0 and data-redis-0 are small filesystems of the node's: the same faults as on Docker."""
+    kube = kube_healed
+    claims = {claim.metadata.name: claim.status.phase
+              for claim in kube.core().list_namespaced_persistent_volume_claim(NAMESPACE).items}
+    assert claims.items() >= {"data-postgres-0": "Bound", "data-redis-0": "Bound"}.items()
+    check_disk_faults(kube, kube.state / "volumes")
+
+
+def test_transaction_ids_near_wraparound_on_the_claims_volume_and_healed(kube_healed: KubeSandbox) -> None:
+    check_xid_fault(kube_healed)

@@ -22,6 +22,8 @@ import pytest
 import redis
 import requests
 
+from tests.harness.storage_faults import check_disk_faults, check_xid_fault
+
 if TYPE_CHECKING:
     from conftest import Sandbox
 
@@ -753,3 +755,11 @@ def test_faults_listed(sandbox: Sandbox) -> None:
                  "rls-policy-dropped", "rls-not-forced", "rls-bypass-role", "rls-policy-unscoped",
                  "sdp-slow", "sdp-hang", "openai-429", "openai-refuse"):
         assert re.search(rf"^\s+{re.escape(name)}\s", listed, re.M), name
+
+
+def test_data_volumes_fill_and_postgresql_refuses_writes_until_healed(healed: Sandbox) -> None:
+    check_disk_faults(healed, healed.root / "state" / "volumes")
+
+
+def test_transaction_ids_near_wraparound_and_healed(healed: Sandbox) -> None:
+    check_xid_fault(healed)

@@ -111,8 +111,11 @@ def hold(kind: str, args: list[str]) -> None:
         seconds = int(args[0]) if args else 3600
         conn = connect("aiagents-fault-long-query")
         held.append(conn)
+        # The sleep over the count's one row: in a join the planner may scan the table first, and with no row
+        # visible to the app role (RLS, no tenant set) never call pg_sleep at all.
         threading.Thread(target=lambda: conn.cursor().execute(
-            "SELECT count(*) FROM ticket_history, pg_sleep(%s)", (seconds,)), daemon=True).start()
+            "SELECT pg_sleep(%s) FROM (SELECT count(*) FROM ticket_history) AS visible", (seconds,)),
+            daemon=True).start()
     elif kind == "lock":
         # Held by the admin role, as a migration or maintenance job would.
         blocker = connect("aiagents-fault-lock-blocker", admin=True)
@@ -146,7 +149,7 @@ def unrename_metrics() -> None:
 # The broker's own failures. Each is a setting changed at runtime (CONFIG SET, REPLICAOF), as an operator
 # or a bad deploy would; heal puts the sandbox's own settings back (redis-server's command line).
 BROKER_DEFAULTS = {"maxmemory": "0", "maxmemory-policy": "noeviction", "maxclients": "10000", "save": "",
-                   "dir": "/opt/aiagents"}
+                   "dir": "/data"}
 # A port nothing listens on: the replica keeps its data (no sync ever happens) and refuses writes.
 NO_PRIMARY_PORT = 1
 
@@ -171,7 +174,8 @@ def broker_fault(kind: str) -> None:
         # background save fails, and stop-writes-on-bgsave-error (on by default) refuses writes (MISCONF).
         client.config_set("save", "3600 1 300 100 60 10000")
         client.config_set("dir", "/sys")
-        client.bgsave()
+        # Redis may start a save of its own as soon as the save points are set: SCHEDULE waits for it then.
+        client.bgsave(schedule=True)
         deadline = time.monotonic() + 30
         while client.info("persistence")["rdb_last_bgsave_status"] != "err" and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -193,8 +197,9 @@ def broker_heal() -> None:
     for name, value in BROKER_DEFAULTS.items():
         client.config_set(name, value)
     if client.info("persistence")["rdb_last_bgsave_status"] != "ok":
-        # A good save clears the failed status (save points are off again: no more saves after it).
-        client.bgsave()
+        # A good save clears the failed status (save points are off again: no more saves after it); one
+        # still running is waited for (SCHEDULE).
+        client.bgsave(schedule=True)
         deadline = time.monotonic() + 30
         while client.info("persistence")["rdb_last_bgsave_status"] != "ok" and time.monotonic() < deadline:
             time.sleep(0.2)
