@@ -56,7 +56,7 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.aiagents.runbooks.plugins.module_utils import _redis
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _redis, _storage
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
 from ansible_collections.aiagents.runbooks.plugins.module_utils._workers import docker_time
 
@@ -448,6 +448,24 @@ def intake_findings(metrics, containers=None, error_share=0.5):
                     "(database_connection_issues).", "database_connection_issues")]
 
 
+def storage_volumes(volumes, df_results=None, log_results=None):
+    """The data volumes as the platform's storage_info read them (df and the service's log, per volume)."""
+    return _storage.describe(volumes or [], list(df_results or []), list(log_results or []))
+
+
+def storage_findings(records, high=0.85, critical=0.95):
+    """The storage findings of the data volumes (storage_volumes' records): near full from `high` of the
+    volume used (critical from `critical`), and PostgreSQL refusing writes for lack of space."""
+    try:
+        high, critical = float(high), float(critical)
+    except (TypeError, ValueError):
+        raise ValueError(f"storage thresholds must be numbers, got {high!r} and {critical!r}") from None
+    if not 0 < high <= critical <= 1:
+        raise ValueError(f"storage thresholds must satisfy 0 < high ({high:g}) <= critical ({critical:g}) <= 1: "
+                         "they are shares of the volume used")
+    return _storage.findings(records or [], {"high": high, "critical": critical})
+
+
 def redis_login(url):
     """community.general.redis's connection options from a Redis URL (redis:// or rediss://)."""
     try:
@@ -616,7 +634,8 @@ class FilterModule:
                 "tenant_id_error": tenant_id_error, "onboarding_input_errors": onboarding_input_errors,
                 "secret_matches": secret_matches, "memory_bytes": memory_bytes, "scale_target": scale_target,
                 "memory_target": memory_target, "broker_limits": broker_limits, "redis_login": redis_login,
-                "intake_findings": intake_findings,
+                "intake_findings": intake_findings, "storage_volumes": storage_volumes,
+                "storage_findings": storage_findings,
                 "pool_plan": pool_plan, "finding_outcomes": finding_outcomes,
                 "hung_findings": hung_findings, "pause_entry": pause_entry, "pause_findings": pause_findings,
                 "finding": make_finding, "failing_on": failing_on, "env_list": env_list,

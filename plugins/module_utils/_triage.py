@@ -37,6 +37,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "redis_read_only_replica": (*_WORKER_FAILURES, "metric_no_data", "intake_*"),
     "redis_memory_full": (*_WORKER_FAILURES, "metric_no_data", "intake_*"),
     "redis_persistence_failing": (*_WORKER_FAILURES, "metric_no_data", "intake_*"),
+    # A broker volume with no room: its saves fail, and with them its writes (MISCONF).
+    "redis_storage_near_full": ("redis_persistence_failing", *_WORKER_FAILURES, "metric_no_data",
+                                "intake_enqueue_failing"),
     # No client slot left: a worker (re)starting, or the intake, cannot connect.
     "redis_clients_near_limit": ("worker_dependency_unreachable", "workers_all_down", "worker_crash_loop",
                                  "worker_exception", "intake_*", *_WORKERS),
@@ -50,6 +53,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "db_corruption_suspected": _WORKER_FAILURES,
     # Transaction ids used up: every write fails, the workers' jobs with it.
     "db_xid_wraparound": ("worker_exception", "intake_server_errors", *_QUEUE),
+    # No space left: every write that needs a page fails, as above.
+    "db_storage_full": ("worker_exception", "intake_server_errors", *_QUEUE),
     "db_connections_saturated": ("worker_exception", "worker_dependency_unreachable", "worker_task_long_running",
                                  *_QUEUE),
     "db_pool_misconfigured": ("db_connections_saturated", "worker_exception", "worker_dependency_unreachable",

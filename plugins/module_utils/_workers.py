@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from ansible_collections.aiagents.runbooks.plugins.module_utils import _storage
 from ansible_collections.aiagents.runbooks.plugins.module_utils._errors import RunbookError, out_of_range
 from ansible_collections.aiagents.runbooks.plugins.module_utils._findings import finding
 from ansible_collections.aiagents.runbooks.plugins.module_utils._redact import (
@@ -126,6 +127,7 @@ def analyse_logs(lines: list[str], died: bool = False) -> dict[str, Any]:
     signals["enqueue_failed"]["reasons"] = dict(signals["enqueue_failed"]["reasons"])
     signals["dependency_errors"] = errors["redis"] + errors["postgres"]
     signals["unreachable"] = [name for name in ("postgres", "redis") if errors[name]]
+    signals["no_space"] = _storage.no_space(lines)  # a database's or broker's writes refused for lack of space
     return signals
 
 

@@ -105,3 +105,18 @@ def test_the_intake_failing_is_listed_under_the_broker_that_refuses_its_jobs():
     causes = rank(found)
     assert [cause["id"] for cause in causes] == ["redis_read_only_replica", "db_long_running_query"]
     assert [item["id"] for item in causes[0]["explains"]] == ["intake_enqueue_failing"]
+
+
+def test_a_full_disk_is_the_cause_of_the_failed_saves_and_writes_it_leads_to():
+    broker = [("worker_failures", finding("redis_persistence_failing", "critical", "Redis refuses writes (MISCONF)")),
+              ("database_connection_issues", finding("redis_storage_near_full", "critical", "a save failed: no space")),
+              ("worker_failures", finding("worker_exception", "medium", "ResponseError MISCONF in the logs"))]
+    (cause,) = rank(broker)
+    assert cause["id"] == "redis_storage_near_full"
+    assert {item["id"] for item in cause["explains"]} == {"redis_persistence_failing", "worker_exception"}
+    database = [("database_connection_issues", finding("db_storage_full", "critical", "PostgreSQL refuses writes")),
+                ("high_queue_depth", finding("intake_server_errors", "high", "the webhook API answers 5xx")),
+                ("worker_failures", finding("worker_exception", "medium", "DiskFull in the logs"))]
+    (cause,) = rank(database)
+    assert cause["id"] == "db_storage_full"
+    assert {item["id"] for item in cause["explains"]} == {"intake_server_errors", "worker_exception"}
