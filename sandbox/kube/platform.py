@@ -324,6 +324,11 @@ class KubePlatform:
 
     def __init__(self) -> None:
         self.state = cluster.STATE
+        config_doc = next(doc for doc in yaml.safe_load_all((MANIFESTS / "config.yaml").read_text())
+                          if doc and doc["kind"] == "ConfigMap")
+        self.env: dict[str, str] = {key: str(value) for key, value in config_doc["data"].items()}
+        self._api: client.ApiClient | None = None
+        self._manifests: list[dict[str, Any]] = []
 
     @staticmethod
     def volume(service: str) -> Path:
@@ -336,11 +341,6 @@ class KubePlatform:
         env = self._manifest("statefulset", "postgres")["spec"]["template"]["spec"]["containers"][0]["env"]
         pgdata = next(e["value"] for e in env if e["name"] == "PGDATA")
         return str(Path(pgdata).relative_to("/var/lib/postgresql/data"))
-        config_doc = next(doc for doc in yaml.safe_load_all((MANIFESTS / "config.yaml").read_text())
-                          if doc and doc["kind"] == "ConfigMap")
-        self.env: dict[str, str] = {key: str(value) for key, value in config_doc["data"].items()}
-        self._api: client.ApiClient | None = None
-        self._manifests: list[dict[str, Any]] = []
 
     # -- plumbing
     @property
