@@ -40,6 +40,10 @@ def test_down_leaves_nothing_and_up_from_nothing_is_within_budget(sandbox):
         assert docker("volume", "ls", "-q", "--filter", label) == []
         assert [port for port in ports if listening(port)] == []
         assert container_processes() == []
+        # The data volumes' filesystems are unmounted, their data gone with them.
+        volumes = str(sandbox.root / "state" / "volumes")
+        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+            assert [line.split()[4] for line in handle if line.split()[4].startswith(volumes)] == []
         # Only the Kubernetes sandbox's own state may remain (it may be running beside).
         assert [path.name for path in (sandbox.root / "state").glob("*")] in ([], ["kube"])
 
