@@ -5,7 +5,7 @@ VENV ?= $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
 export VENV
 
-.PHONY: demo test bootstrap lint sanity molecule molecule-kubernetes pytest pytest-docker pytest-kubernetes build clean sandbox-up sandbox-down kube-build ee
+.PHONY: demo test bootstrap lint sanity molecule molecule-kubernetes pytest pytest-docker pytest-kubernetes pytest-local build clean sandbox-up sandbox-down kube-build ee
 
 # Each gate says when it starts (.ci/run sums them up at the end).
 STEP = @echo "==== step $@ $$(date -u +%s) $$(date -u +%T)"
@@ -31,15 +31,20 @@ KUBE_LOG ?= reports/make-test/kubernetes.log
 # The scenarios `make test` runs on the cluster: every one (KUBE_SCENARIOS).
 # Measured from a fresh clone beside the Docker chain: see CHANGELOG.md.
 TEST_KUBE_SCENARIOS ?= $(KUBE_SCENARIOS)
+# Tests that need no platform: under `make test` they run in the Kubernetes
+# chain (pytest-local), beside the longer Docker chain.
+PLATFORM_FREE_TESTS ?= tests/unit tests/integration
+PYTEST_DOCKER_SKIP ?=
 test: bootstrap lint sanity kube-build sandbox-up
 	$(STEP)
 	@mkdir -p $(dir $(KUBE_LOG)); rm -f $(KUBE_LOG).rc
-	@{ { $(MAKE) --no-print-directory -k molecule-kubernetes pytest-kubernetes KUBE_SCENARIOS="$(TEST_KUBE_SCENARIOS)"; \
+	@{ { $(MAKE) --no-print-directory -k molecule-kubernetes pytest-kubernetes pytest-local \
+	       KUBE_SCENARIOS="$(TEST_KUBE_SCENARIOS)"; \
 	     echo $$? > $(KUBE_LOG).rc; \
 	     echo "==== step kubernetes-done $$(date -u +%s) $$(date -u +%T)"; } 2>&1 | tee $(KUBE_LOG) \
 	   | grep --line-buffered -E '^==== step|^molecule-kubernetes:|Molecule executed|^(PASSED|FAILED|ERROR) |[0-9]+ (passed|failed)' \
 	   | sed -u 's/^/[kubernetes] /'; } & \
-	$(MAKE) --no-print-directory -k molecule pytest-docker; docker=$$?; \
+	$(MAKE) --no-print-directory -k molecule pytest-docker PYTEST_DOCKER_SKIP="$(PLATFORM_FREE_TESTS)"; docker=$$?; \
 	echo "==== step docker-done $$(date -u +%s) $$(date -u +%T)"; \
 	wait; kubernetes=$$(cat $(KUBE_LOG).rc 2>/dev/null || echo 1); \
 	echo "==== the Kubernetes chain's output ($(KUBE_LOG)) ===="; cat $(KUBE_LOG); \
@@ -96,11 +101,18 @@ pytest:
 # Kubernetes half keeps its cache and temporary files apart.
 pytest-docker:
 	$(STEP)
-	python -m pytest --ignore=tests/kubernetes
+	python -m pytest --ignore=tests/kubernetes $(addprefix --ignore=,$(PYTEST_DOCKER_SKIP))
 
 pytest-kubernetes:
 	$(STEP)
 	python -m pytest tests/kubernetes -p no:cacheprovider --basetemp=$(KUBE_MOLECULE_TMP)/pytest
+
+# The tests that need no platform (their own Redis and PostgreSQL on
+# loopback). `make test` runs them at the end of the Kubernetes chain, which
+# is the shorter one, instead of in pytest-docker.
+pytest-local:
+	$(STEP)
+	python -m pytest $(PLATFORM_FREE_TESTS) -p no:cacheprovider --basetemp=$(KUBE_MOLECULE_TMP)/pytest-local
 
 build:
 	ansible-galaxy collection build --force
