@@ -453,9 +453,12 @@ def storage_volumes(volumes, df_results=None, log_results=None):
     return _storage.describe(volumes or [], list(df_results or []), list(log_results or []))
 
 
-def storage_findings(records, high=0.85, critical=0.95):
+def storage_findings(records, high=None, critical=None):
     """The storage findings of the data volumes (storage_volumes' records): near full from `high` of the
-    volume used (critical from `critical`), and PostgreSQL refusing writes for lack of space."""
+    volume used (critical from `critical`; each by default _storage.THRESHOLDS'), and PostgreSQL refusing writes
+    for lack of space."""
+    high = _storage.THRESHOLDS["high"] if high is None else high
+    critical = _storage.THRESHOLDS["critical"] if critical is None else critical
     try:
         high, critical = float(high), float(critical)
     except (TypeError, ValueError):
